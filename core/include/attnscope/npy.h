@@ -1,0 +1,27 @@
+// Minimal NPY (format 1.0) writer and reader for float32/int32 arrays, C order, so exported
+// data loads with numpy.load and traces can be read back.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+namespace attnscope {
+
+template <typename T>
+struct NpyArray {
+  std::vector<int64_t> shape;
+  std::vector<T> data;
+};
+
+// Writes atomically (temp file + rename); throws Error(Runtime) naming the path on failure.
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
+               const float* data);
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
+               const int32_t* data);
+// Throws Error(BadInput) naming the file and what was expected (dtype '<f4'/'<i4', C order,
+// data length matching the shape).
+NpyArray<float> read_npy_f32(const std::filesystem::path& path);
+NpyArray<int32_t> read_npy_i32(const std::filesystem::path& path);
+
+}  // namespace attnscope

@@ -14,6 +14,8 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
 
+from make_tokenizer_golden import official_pre_tokenizer  # same directory
+
 MODEL = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser(
     "~/.cache/attnscope/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -46,6 +48,10 @@ def load_reference_model(path):
 def main():
     d, f = os.path.dirname(MODEL), os.path.basename(MODEL)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    # transformers' GGUF conversion drops SmolLM2's Digits(individual) pre-tokenizer step;
+    # restore the model's own one (see make_tokenizer_golden.official_pre_tokenizer).
+    tok.backend_tokenizer.pre_tokenizer = official_pre_tokenizer()
+    assert tok.encode(" 12", add_special_tokens=False) == [216, 33, 34], "Digits step not applied"
     model = load_reference_model(MODEL)
     model.eval()
     out = {}

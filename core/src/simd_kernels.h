@@ -1,0 +1,31 @@
+// Small float kernels of the CPU attention (packed key scores, weighted row sums), compiled
+// for several x86 levels and picked once at load time, each with a fixed summation order.
+#pragma once
+
+#include <cstddef>
+
+namespace attnscope::detail {
+
+// Keys packed for the score kernel: blocks of kKeyBlock keys, each block [d, kKeyBlock]
+// (key j, dim e at ((j / kKeyBlock) * d + e) * kKeyBlock + j % kKeyBlock), the last block
+// zero-padded. One block is a contiguous d*16 floats, so the kernel streams it.
+inline constexpr int kKeyBlock = 16;
+inline size_t packed_keys_size(int n_key, int d) {
+  return static_cast<size_t>((n_key + kKeyBlock - 1) / kKeyBlock) * d * kKeyBlock;
+}
+// Packs keys: [n_key, row_stride] (head vector at offset 0) into packed: [packed_keys_size].
+void pack_keys(const float* keys, int n_key, int row_stride, int d, float* packed);
+// Scores of one query against packed keys: out[j] = sum_e q[e] * key_j[e] for q: [d],
+// out: [n_key]. Each sum runs over e in ascending order, whatever the vector width.
+void scores_packed_f32(const float* q, const float* packed, int n_key, int d, float* out);
+// out: [d] = sum_j w[j] * rows[j*row_stride + 0..d) for w: [n]; even and odd j are summed
+// separately in ascending order, then added (a fixed order on every machine).
+void weighted_sum_f32(const float* w, const float* rows, int row_stride, int n, int d, float* out);
+
+// attention_row (ops.h) on packed keys (pack_keys), probs: [n_key]. ops.h attention_row packs
+// its keys and calls this, and the CPU backend calls it on a packed copy of its cache, so both
+// give identical bits. Defined in ops.cpp.
+void attention_row_packed(const float* q, const float* packed, int n_key, int head_dim,
+                          float* probs);
+
+}  // namespace attnscope::detail

@@ -148,7 +148,11 @@ std::vector<float> InferenceSession::forward(std::span<const int32_t> tokens, Ca
     shape.n_head = H;
     shape.n_head_kv = Hkv;
     shape.head_dim = d;
-    be.attention(shape, q.data(), m_k_cache[l].data(), m_v_cache[l].data(), att.data());
+    if (!m_hook || !m_hook->attend(l, shape, q.data(), m_k_cache[l].data(),
+                                   m_v_cache[l].data(), att.data())) {
+      be.attention(shape, q.data(), m_k_cache[l].data(), m_v_cache[l].data(), att.data());
+    }
+    if (capture != nullptr) capture->on_attention_output(l, m_n_past, n, att.data());
     be.linear(att.data(), n, static_cast<int>(qdim), w.wo.data(), D, nullptr, tmp.data());
     add_inplace(x.data(), tmp.data(), rows * D);
     // Feed-forward block: down(silu(gate x) * up x).

@@ -19,6 +19,11 @@ class Capture {
                       const float* v) {
     (void)layer, (void)pos0, (void)n, (void)q, (void)k, (void)v;
   }
+  // Called for each layer of each forward call after attention (before the output projection):
+  // out: [n, H, d] for positions pos0 .. pos0+n-1, so per-layer output error can be measured.
+  virtual void on_attention_output(int layer, int pos0, int n, const float* out) {
+    (void)layer, (void)pos0, (void)n, (void)out;
+  }
   // logits: [n, vocab] for positions pos0 .. pos0+n-1. Only the last row is computed unless
   // wants_all_logits() is true.
   virtual void on_logits(int pos0, int n, const float* logits) {

@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "attnscope/attention_hook.h"
 #include "attnscope/backend.h"
 #include "attnscope/capture.h"
 #include "attnscope/model.h"
@@ -27,6 +28,9 @@ class InferenceSession {
   int max_context() const { return m_max_context; }
   const Model& model() const { return *m_model; }
   Backend& backend() { return *m_backend; }
+  // Attention seam for variants: when set, each layer's attention goes to hook->attend first;
+  // the backend computes it where the hook declines (returns false). Null removes the hook.
+  void set_attention_hook(std::shared_ptr<AttentionHook> hook) { m_hook = std::move(hook); }
 
   // tokens: [n] appended at positions n_past .. n_past+n-1. Returns the logits [vocab] of the
   // last token. Throws Error(BadInput) when n_past + n exceeds max_context or an id is out of
@@ -37,6 +41,7 @@ class InferenceSession {
  private:
   std::shared_ptr<const Model> m_model;
   std::shared_ptr<Backend> m_backend;
+  std::shared_ptr<AttentionHook> m_hook;
   int m_max_context = 0;
   int m_n_past = 0;
   std::vector<std::vector<float>> m_k_cache, m_v_cache;  // per layer [max_context, Hkv, d]

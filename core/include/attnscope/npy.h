@@ -1,4 +1,4 @@
-// Minimal NPY (format 1.0) writer and reader for float32/int32 arrays, C order, so exported
+// Minimal NPY (format 1.0) writer and reader for float32/int32/uint8 arrays, C order, so exported
 // data loads with numpy.load and traces can be read back.
 #pragma once
 
@@ -19,9 +19,13 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
                const float* data);
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
                const int32_t* data);
+// uint8 ('|u1'), e.g. KV keep reasons in traces.
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
+               const uint8_t* data);
 // Throws Error(BadInput) naming the file and what was expected (dtype '<f4'/'<i4', C order,
 // data length matching the shape).
 NpyArray<float> read_npy_f32(const std::filesystem::path& path);
 NpyArray<int32_t> read_npy_i32(const std::filesystem::path& path);
+NpyArray<uint8_t> read_npy_u8(const std::filesystem::path& path);
 
 }  // namespace attnscope

@@ -1,0 +1,47 @@
+// Pooled attention maps on demand: one head's attention over a query range x key range,
+// recomputed row by row from a trace's Q/K through the variant's own attention
+// (variant_attention_row) and pooled to a requested resolution, so a 32k-token prompt is
+// viewable without ever materialising the full [T, T] matrix.
+#pragma once
+
+#include <vector>
+
+#include "attnscope/trace.h"
+
+namespace attnscope {
+
+struct MapRequest {
+  enum Reduce { Max, Mean };
+  int layer = 0, head = 0;
+  // Half-open ranges of query rows and key columns; q_end/k_end <= 0 mean "to the end" (T).
+  int q_begin = 0, q_end = 0;
+  int k_begin = 0, k_end = 0;
+  // Output resolution; values larger than the range are reduced to it (one cell per token).
+  int out_rows = 64, out_cols = 64;
+  Reduce reduce = Max;
+  // Apply the KV policy's keep set on decode rows (what the variant really attended there).
+  bool apply_kv = true;
+};
+
+struct PooledMap {
+  int rows = 0, cols = 0;
+  std::vector<float> values;  // [rows, cols] row-major
+  int q_begin = 0, q_end = 0, k_begin = 0, k_end = 0;
+  // Bin edges: output row r covers queries [row_edges[r], row_edges[r + 1]); [rows + 1] and
+  // [cols + 1] absolute positions. Edge i = begin + floor(i * n / bins).
+  std::vector<int> row_edges, col_edges;
+  // Largest bin size in tokens (the stride of the pooling; 1 at full resolution).
+  int row_stride = 1, col_stride = 1;
+};
+
+// The pooled map of `request.head` in `request.layer`: each cell reduces (max or mean) the
+// attention probabilities of its bin's (query, key) cells. Mean averages over ALL cells of the
+// bin, including causally hidden (j > i), masked or evicted ones, which count as 0, so a cell's
+// value is the bin's mean probability density. At full resolution (rows = q range, cols = key
+// range) the map equals the exact attention probabilities.
+// Memory O(out_rows * out_cols + T) per thread; rows are computed in parallel.
+// Throws Error(Usage) for a layer/head/range outside the trace, and Error(BadInput) when the
+// trace holds no Q/K for the layer.
+PooledMap compute_map(const Trace& trace, const MapRequest& request);
+
+}  // namespace attnscope

@@ -2,6 +2,7 @@
 // UTF-8 handling for streamed and JSON output.
 #include "cli_common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -178,6 +179,24 @@ void print_diagnostic(const std::string& kind, const std::string& message) {
 double now_seconds() {
   using clock = std::chrono::steady_clock;
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+std::function<void(double, const std::string&)> stderr_progress(const std::string& prefix) {
+  struct State {
+    std::string stage;
+    int percent = -100;
+  };
+  auto state = std::make_shared<State>();
+  return [prefix, state](double fraction, const std::string& stage) {
+    const int percent = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * 100.0);
+    if (stage == state->stage && percent < state->percent + 5) return;
+    state->stage = stage;
+    state->percent = percent;
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "[%3d%%]", percent);
+    std::cerr << prefix << ' ' << pct << ' ' << sanitize_utf8(stage) << '\n';
+    std::cerr.flush();
+  };
 }
 
 }  // namespace attnscope::cli

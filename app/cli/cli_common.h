@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "attnscope/backend.h"
 #include "attnscope/model.h"
+#include "attnscope/trace.h"
 
 namespace attnscope::cli {
 
@@ -30,6 +32,14 @@ Command add_generate_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_attention_command(CLI::App& parent);
 Command add_bench_command(CLI::App& parent);
+// Attention variants (issue 3): registry, runs to trace directories, comparisons, maps,
+// passkey retrieval and exports.
+Command add_variants_command(CLI::App& parent);
+Command add_run_command(CLI::App& parent);
+Command add_compare_command(CLI::App& parent);
+Command add_map_command(CLI::App& parent);
+Command add_needle_command(CLI::App& parent);
+Command add_export_command(CLI::App& parent);
 
 // Adds `--model PATH` (default: attnscope::default_model_path()) to a subcommand.
 void add_model_option(CLI::App* app, std::string& model_path);
@@ -75,5 +85,21 @@ void print_diagnostic(const std::string& kind, const std::string& message);
 
 // Seconds from a steady clock, for throughput figures.
 double now_seconds();
+
+// A progress callback for long commands: one stderr line "<prefix> [ 42%] <stage>" whenever the
+// stage text changes or the percentage moves by 5 points.
+std::function<void(double, const std::string&)> stderr_progress(const std::string& prefix);
+
+// Whole-trace figures for `compare` and `export --what metrics`: every "metrics.*" and
+// "timings.*" entry, plus "lost_mass_mean" (mean over decode steps, layers and KV heads),
+// "mask_density_mean" (mean over layers and heads), "n_tokens", "n_prompt". Absent when the
+// trace has nothing to average.
+std::map<std::string, double> trace_summary(const Trace& trace);
+
+// values: [rows, cols] row-major -> one CSV line per row, %.9g (round-trips a float).
+std::string csv_matrix(const float* values, int64_t rows, int64_t cols);
+// Checks that `out` ends in one of `extensions` (".npy", ".csv", ...) and returns it:
+// Error(Usage) "--out: expected ... got ...".
+std::string out_extension(const std::string& out, const std::vector<std::string>& extensions);
 
 }  // namespace attnscope::cli

@@ -22,13 +22,15 @@ int run(int argc, char** argv) {
   // ("arguments were not expected: frobnicate") rather than "a subcommand is required".
   app.require_subcommand(0, 1);
   app.footer(
-      "Exit codes: 0 ok, 2 usage error, 3 bad input (model file, text, prompt too long), "
-      "4 runtime failure.");
+      "Exit codes: 0 ok, 2 usage error (incl. an invalid variant spec), 3 bad input (model file, "
+      "text, prompt too long, corrupt trace), 4 runtime failure.");
 
   using namespace attnscope::cli;
   const std::vector<Command> commands = {
       add_info_command(app), add_tokenize_command(app),  add_generate_command(app),
       add_eval_command(app), add_attention_command(app), add_bench_command(app),
+      add_variants_command(app), add_run_command(app), add_compare_command(app),
+      add_map_command(app), add_needle_command(app), add_export_command(app),
   };
 
   try {
@@ -43,8 +45,8 @@ int run(int argc, char** argv) {
     if (command.app->parsed()) return command.run();
   }
   print_diagnostic("error",
-                   "expected a subcommand: info, tokenize, generate, eval, attention or bench "
-                   "(run with --help)");
+                   "expected a subcommand: info, tokenize, generate, eval, attention, bench, "
+                   "variants, run, compare, map, needle or export (run with --help)");
   return kExitUsage;
 }
 

@@ -114,9 +114,18 @@ KvDecision& PolicyBase::checked_decision(const LayerContext& ctx, bool prefill) 
   const AttentionShape& s = ctx.shape;
   if (ctx.layer < 0 || ctx.layer >= ctx.config->n_layer)
     throw_usage(where + ": layer outside [0, " + std::to_string(ctx.config->n_layer) + ")");
-  if (s.n_head <= 0 || s.n_head_kv <= 0 || s.n_head % s.n_head_kv != 0 || s.head_dim <= 0 ||
-      s.n_query <= 0 || s.pos0 < 0)
+  if (s.n_head <= 0 || s.n_head_kv <= 0 || s.head_dim <= 0 || s.n_query <= 0 || s.pos0 < 0 ||
+      (!ctx.kv_of_query && s.n_head % s.n_head_kv != 0))
     throw_usage(where + ": invalid attention shape");
+  if (ctx.kv_of_query) {
+    if (static_cast<int>(ctx.kv_of_query->size()) != s.n_head)
+      throw_usage(where + ": kv_of_query has " + std::to_string(ctx.kv_of_query->size()) +
+                  " entries, expected " + std::to_string(s.n_head));
+    for (int kv : *ctx.kv_of_query)
+      if (kv < 0 || kv >= s.n_head_kv)
+        throw_usage(where + ": kv_of_query maps to KV head " + std::to_string(kv) +
+                    " outside [0, " + std::to_string(s.n_head_kv) + ")");
+  }
   if (!ctx.q || !ctx.k) throw_usage(where + ": missing q/k");
   if (prefill != ctx.is_prefill())
     throw_usage(where +
@@ -229,6 +238,41 @@ std::vector<double> reduce_group(const std::vector<std::vector<double>>& per_hea
     }
   }
   return out;
+}
+
+std::vector<double> reduce_heads(const std::vector<std::vector<double>>& per_head,
+                                 const std::vector<int>& heads, int n, GroupReduce reduce) {
+  std::vector<double> out(static_cast<size_t>(n), 0.0);
+  if (heads.empty()) {
+    for (int j = 0; j < n; ++j) out[static_cast<size_t>(j)] = j;  // recency (see header)
+    return out;
+  }
+  if (reduce == GroupReduce::Max)
+    std::fill(out.begin(), out.end(), -std::numeric_limits<double>::infinity());
+  const double g = static_cast<double>(heads.size());
+  for (int h : heads) {
+    const auto& s = per_head[static_cast<size_t>(h)];
+    for (int j = 0; j < n; ++j) {
+      const double v = j < static_cast<int>(s.size()) ? s[static_cast<size_t>(j)] : 0.0;
+      if (reduce == GroupReduce::Max)
+        out[static_cast<size_t>(j)] = std::max(out[static_cast<size_t>(j)], v);
+      else
+        out[static_cast<size_t>(j)] += v / g;
+    }
+  }
+  return out;
+}
+
+int kv_of(const LayerContext& ctx, int h) {
+  if (ctx.kv_of_query) return (*ctx.kv_of_query)[static_cast<size_t>(h)];
+  return h / (ctx.shape.n_head / ctx.shape.n_head_kv);
+}
+
+std::vector<int> heads_of(const LayerContext& ctx, int kv) {
+  std::vector<int> heads;
+  for (int h = 0; h < ctx.shape.n_head; ++h)
+    if (kv_of(ctx, h) == kv) heads.push_back(h);
+  return heads;
 }
 
 std::vector<uint8_t> keep_mask(const KvDecision& d, int kv, int n) {

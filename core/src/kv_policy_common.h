@@ -81,6 +81,17 @@ std::vector<int> top_k(const std::vector<double>& score, const std::vector<int>&
 // mean or max. Returns [n].
 std::vector<double> reduce_group(const std::vector<std::vector<double>>& per_head, int kv, int g,
                                  int n, GroupReduce reduce);
+// The same over an explicit list of query heads (those reading the KV head, see heads_of).
+// A KV head that no query head reads gets score j at position j, so a top-k over it keeps the
+// most recent candidates (nothing attends it, so recency is the only signal left).
+std::vector<double> reduce_heads(const std::vector<std::vector<double>>& per_head,
+                                 const std::vector<int>& heads, int n, GroupReduce reduce);
+
+// KV head read by query head h: (*ctx.kv_of_query)[h] when the engine set a grouping map,
+// else contiguous groups h / (H / Hkv).
+int kv_of(const LayerContext& ctx, int h);
+// Query heads reading KV head `kv` (ascending; may be empty under a non-contiguous map).
+std::vector<int> heads_of(const LayerContext& ctx, int kv);
 
 // The keep mask [n] of KV head `kv` (1 = kept).
 std::vector<uint8_t> keep_mask(const KvDecision& d, int kv, int n);

@@ -40,7 +40,7 @@ void accumulate_column_sums(const LayerContext& ctx, std::vector<std::vector<dou
                       packed[static_cast<size_t>(kv)].data());
   }
   parallel_for_heads(G.H, [&](int h) {
-    const float* pk = packed[static_cast<size_t>(h / G.g)].data();
+    const float* pk = packed[static_cast<size_t>(kv_of(ctx, h))].data();
     auto& s = score[static_cast<size_t>(h)];
     std::vector<float> row(static_cast<size_t>(G.n_key));
     for (int r = 0; r < ctx.shape.n_query; ++r) {
@@ -56,9 +56,10 @@ void accumulate_column_sums(const LayerContext& ctx, std::vector<std::vector<dou
 }
 
 // Keeps the last `recent` positions (Recent) plus the `heavy` kept older positions with the
-// largest group-reduced score (Scored) per KV head; drops the scores of evicted positions.
+// largest group-reduced score (Scored) per KV head, reduced over the query heads that read it
+// (ctx's grouping map); drops the scores of evicted positions.
 void select_recent_plus_top(KvDecision& d, std::vector<std::vector<double>>& score, int n,
-                            int recent, int heavy, int g, GroupReduce reduce) {
+                            int recent, int heavy, const LayerContext& ctx, GroupReduce reduce) {
   const int Hkv = static_cast<int>(d.reasons.size());
   for (int kv = 0; kv < Hkv; ++kv) {
     auto& r = d.reasons[static_cast<size_t>(kv)];
@@ -66,14 +67,15 @@ void select_recent_plus_top(KvDecision& d, std::vector<std::vector<double>>& sco
     std::vector<int> candidates;
     for (int j = 0; j < recent_start; ++j)
       if (r[static_cast<size_t>(j)] != KeepReason::Evicted) candidates.push_back(j);
-    const std::vector<double> red = reduce_group(score, kv, g, n, reduce);
+    const std::vector<int> heads = heads_of(ctx, kv);
+    const std::vector<double> red = reduce_heads(score, heads, n, reduce);
     const std::vector<int> chosen = top_k(red, candidates, heavy);
     for (int j : candidates) r[static_cast<size_t>(j)] = KeepReason::Evicted;
     for (int j : chosen) r[static_cast<size_t>(j)] = KeepReason::Scored;
     for (int j = recent_start; j < n; ++j) r[static_cast<size_t>(j)] = KeepReason::Recent;
     for (int j = 0; j < n; ++j)
       if (r[static_cast<size_t>(j)] == KeepReason::Evicted)
-        for (int h = kv * g; h < (kv + 1) * g; ++h)
+        for (int h : heads)
           score[static_cast<size_t>(h)][static_cast<size_t>(j)] = 0.0;
     d.budgets[static_cast<size_t>(kv)] = recent + heavy;
   }
@@ -146,7 +148,7 @@ class H2oPolicy final : public PolicyBase {
     st.score.assign(static_cast<size_t>(G.H), std::vector<double>(static_cast<size_t>(G.n_key)));
     accumulate_column_sums(ctx, st.score, [](int, int, float*, int) {});
     admit(d, G.n_key, KeepReason::Recent);
-    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, G.g, m_reduce);
+    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, ctx, m_reduce);
   }
 
   void before_decode(const LayerContext& ctx) override {
@@ -155,7 +157,7 @@ class H2oPolicy final : public PolicyBase {
     State& st = state(ctx.layer, ctx.config->n_layer);
     for (auto& s : st.score) s.resize(static_cast<size_t>(G.n_key), 0.0);
     admit(d, G.n_key, KeepReason::Recent);
-    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, G.g, m_reduce);
+    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, ctx, m_reduce);
   }
 
   // probs: [H, n_key] used by the last decode row; accumulated on kept positions.
@@ -167,7 +169,7 @@ class H2oPolicy final : public PolicyBase {
         static_cast<int>(st.score.size()) != G.H)
       throw_usage("kv.h2o: after_decode: probabilities do not match the cache");
     for (int h = 0; h < G.H; ++h) {
-      const auto& r = d.reasons[static_cast<size_t>(h / G.g)];
+      const auto& r = d.reasons[static_cast<size_t>(kv_of(ctx, h))];
       auto& s = st.score[static_cast<size_t>(h)];
       for (int j = 0; j < G.n_key; ++j)
         if (r[static_cast<size_t>(j)] != KeepReason::Evicted)
@@ -228,8 +230,9 @@ class TovaPolicy final : public PolicyBase {
     std::vector<float> row(static_cast<size_t>(n));
     std::vector<double> score(static_cast<size_t>(n), m_reduce == GroupReduce::Max ? -1.0 : 0.0);
     for (int h = 0; h < G.H; ++h) {
+      const size_t kv = static_cast<size_t>(kv_of(ctx, h));
       dot_block(ctx.q + (static_cast<size_t>(r) * G.H + h) * G.d, G.H * G.d, 1,
-                ctx.k + static_cast<size_t>(h / G.g) * G.d, G.Hkv * G.d, n, G.d, scale, row.data());
+                ctx.k + kv * G.d, G.Hkv * G.d, n, G.d, scale, row.data());
       masked_softmax(row.data(), n, n, keep.data());
       for (int j = 0; j < n; ++j) {
         auto& s = score[static_cast<size_t>(j)];
@@ -280,7 +283,7 @@ class KeyformerPolicy final : public PolicyBase {
       for (int j = 0; j < n; ++j) row[j] = static_cast<float>((row[j] + gumbel_at(key, j)) / tau);
     });
     admit(d, G.n_key, KeepReason::Recent);
-    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, G.g, m_reduce);
+    select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, ctx, m_reduce);
   }
 
   void before_decode(const LayerContext& ctx) override {
@@ -296,7 +299,7 @@ class KeyformerPolicy final : public PolicyBase {
       admit(d, n, KeepReason::Recent);
       std::vector<float> row(static_cast<size_t>(n));
       for (int h = 0; h < G.H; ++h) {
-        const int kv = h / G.g;
+        const int kv = kv_of(ctx, h);
         const std::vector<uint8_t> keep = keep_mask(d, kv, n);
         dot_block(ctx.q + (static_cast<size_t>(r) * G.H + h) * G.d, G.H * G.d, 1,
                   ctx.k + static_cast<size_t>(kv) * G.d, G.Hkv * G.d, n, G.d, scale, row.data());
@@ -306,7 +309,7 @@ class KeyformerPolicy final : public PolicyBase {
         auto& s = st.score[static_cast<size_t>(h)];
         for (int j = 0; j < n; ++j) s[static_cast<size_t>(j)] += row[j];
       }
-      select_recent_plus_top(d, st.score, n, st.recent, st.heavy, G.g, m_reduce);
+      select_recent_plus_top(d, st.score, n, st.recent, st.heavy, ctx, m_reduce);
     }
   }
 

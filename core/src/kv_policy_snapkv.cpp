@@ -112,18 +112,19 @@ SnapConfig read_snap(const Params& p, bool has_vote_and_evict) {
 
 // Pooled window votes per query head. q_rows: [w, H*d] queries at absolute positions
 // qpos0 .. qpos0+w-1; k: [n_key, Hkv, d]; keep: [Hkv][n_key] masks or null (all kept).
+// Query head h reads KV head kv_of(ctx, h).
 // Returns [H][n_vote] (heads outside `heads` stay empty) for positions j < n_vote.
 std::vector<std::vector<double>> pooled_votes(const float* q_rows, int w, int qpos0, const float* k,
                                               int H, int Hkv, int d, int n_key, int n_vote,
                                               const std::vector<std::vector<uint8_t>>* keep,
-                                              const std::vector<int>& heads, const SnapConfig& c) {
-  const int g = H / Hkv;
+                                              const std::vector<int>& heads, const SnapConfig& c,
+                                              const LayerContext& ctx) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<std::vector<double>> out(static_cast<size_t>(H));
   std::vector<float> buf(static_cast<size_t>(w) * n_key);
   std::vector<double> vote(static_cast<size_t>(n_vote));
   for (int h : heads) {
-    const int kv = h / g;
+    const int kv = kv_of(ctx, h);
     dot_block(q_rows + static_cast<size_t>(h) * d, H * d, w, k + static_cast<size_t>(kv) * d,
               Hkv * d, n_key, d, scale, buf.data());
     std::fill(vote.begin(), vote.end(), 0.0);
@@ -203,7 +204,7 @@ class SnapFamily : public PolicyBase {
                                          const std::vector<int>& heads) const {
     const AttentionShape& s = ctx.shape;
     return pooled_votes(q_rows, m_c.window, n - m_c.window, ctx.k, s.n_head, s.n_head_kv,
-                        s.head_dim, n, n - m_c.window, keep, heads, m_c);
+                        s.head_dim, n, n - m_c.window, keep, heads, m_c, ctx);
   }
 
   SnapConfig m_c;
@@ -251,9 +252,8 @@ class SnapKvPolicy : public SnapFamily {
     std::iota(heads.begin(), heads.end(), 0);
     const auto per_head = votes(ctx, q_rows, n, keep, heads);
     std::vector<std::vector<double>> out;
-    const int g = s.n_head / s.n_head_kv;
     for (int kv = 0; kv < s.n_head_kv; ++kv)
-      out.push_back(reduce_group(per_head, kv, g, n - m_c.window, m_c.reduce));
+      out.push_back(reduce_heads(per_head, heads_of(ctx, kv), n - m_c.window, m_c.reduce));
     return out;
   }
 };

@@ -136,6 +136,14 @@ PooledMap compute_map(const Trace& t, const MapRequest& req) {
         const int kv = kv_for_row(i);
         VariantRowSpec spec;
         spec.mask = mask;
+        // Decode rows: the mask the pattern returned at that step (trace.h mask_steps).
+        const size_t step = static_cast<size_t>(i - t.n_prompt);
+        HeadMask step_mask;
+        if (i >= t.n_prompt && step < t.mask_steps.size() && L < t.mask_steps[step].size() &&
+            static_cast<size_t>(req.head) < t.mask_steps[step][L].size()) {
+          step_mask = step_mask_for_row(t.mask_steps[step][L][static_cast<size_t>(req.head)], i);
+          spec.mask = &step_mask;
+        }
         spec.string_shift = t.string_shift;
         spec.string_window = t.string_window;
         spec.rope_theta = t.model.rope_theta;

@@ -217,6 +217,12 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
       }
     }
   }
+  for (size_t s = 0; s < trace.mask_steps.size(); ++s) {
+    for (size_t l = 0; l < trace.mask_steps[s].size() && l < static_cast<size_t>(L); ++l) {
+      if (trace.mask_steps[s][l].size() != static_cast<size_t>(H)) continue;  // not used
+      for (int h = 0; h < H; ++h) check_mask(trace.mask_steps[s][l][h], static_cast<int>(l), h);
+    }
+  }
   for (size_t s = 0; s < trace.kv_steps.size(); ++s) {
     for (size_t l = 0; l < trace.kv_steps[s].size() && l < static_cast<size_t>(L); ++l) {
       const KvStep& ks = trace.kv_steps[s][l];
@@ -264,6 +270,7 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
     std::vector<float> shifted(d);
     std::vector<std::vector<float>> packed_of(n_kv);  // [n_kv] packed keys, filled on first use
     std::vector<uint8_t> keep;
+    HeadMask step_mask;
     double ent = 0, sink = 0, local = 0, retr = 0;
     int n_retr_rows = 0;
     for (int i : rows) {
@@ -272,6 +279,12 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
       int kv = prefill_kv;
       if (i >= n_prompt) {
         const size_t s = static_cast<size_t>(i - n_prompt);
+        // The mask the pattern returned at this decode step (trace.h mask_steps).
+        if (s < trace.mask_steps.size() && static_cast<size_t>(l) < trace.mask_steps[s].size() &&
+            trace.mask_steps[s][l].size() == static_cast<size_t>(H)) {
+          step_mask = step_mask_for_row(trace.mask_steps[s][l][h], i);
+          spec.mask = &step_mask;
+        }
         if (s < trace.group_steps.size() && static_cast<size_t>(l) < trace.group_steps[s].size() &&
             trace.group_steps[s][l].kv_of_query.size() == static_cast<size_t>(H)) {
           kv = trace.group_steps[s][l].kv_of_query[h];

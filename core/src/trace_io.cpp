@@ -104,7 +104,10 @@ json metric_json(double v) {
 
 json group_json(const GroupStep& g) {
   return json{
-      {"n_kv", g.n_kv}, {"kv_of_query", g.kv_of_query}, {"key_norms", float_array(g.key_norms)}};
+      {"n_kv", g.n_kv},
+      {"kv_of_query", g.kv_of_query},
+      {"key_norms", float_array(g.key_norms)},
+      {"active_query_heads", g.active_query_heads}};
 }
 
 json mask_json(const HeadMask& m) {
@@ -194,6 +197,17 @@ void write_trace_files(const Trace& t, const fs::path& tmp) {
     masks.push_back(ml);
   }
   root["masks"] = masks;
+  json msteps = json::array();
+  for (const auto& step : t.mask_steps) {
+    json sl = json::array();
+    for (const auto& layer : step) {
+      json ml = json::array();
+      for (const auto& mk : layer) ml.push_back(mask_json(mk));
+      sl.push_back(ml);
+    }
+    msteps.push_back(sl);
+  }
+  root["mask_steps"] = msteps;
   json dens = json::array();
   for (const auto& v : t.mask_density) dens.push_back(float_array(v));
   root["mask_density"] = dens;
@@ -361,6 +375,11 @@ struct Reader {
     g.n_kv = i32(at(v, f, "n_kv"), f + ".n_kv", 1, kMaxHeads);
     g.kv_of_query = ints(at(v, f, "kv_of_query"), f + ".kv_of_query", 0, g.n_kv - 1);
     g.key_norms = floats(at(v, f, "key_norms"), f + ".key_norms");
+    // Optional: traces written before SQA recorded it have every head active.
+    if (v.contains("active_query_heads")) {
+      g.active_query_heads = ints(v["active_query_heads"], f + ".active_query_heads", 0,
+                                  kMaxHeads - 1);
+    }
     return g;
   }
   HeadMask mask(const json& v, const std::string& f) const {
@@ -517,6 +536,22 @@ Trace parse_trace(const fs::path& dir, const json& root, const Reader& r) {
     r.arr(mk[l], f);
     t.masks.emplace_back();
     for (size_t h = 0; h < mk[l].size(); ++h) t.masks[l].push_back(r.mask(mk[l][h], idx(f, h)));
+  }
+  // Optional: traces written before decode masks were recorded have none.
+  if (root.contains("mask_steps")) {
+    const json& ms = r.arr(root["mask_steps"], "mask_steps");
+    for (size_t s = 0; s < ms.size(); ++s) {
+      const std::string fs_ = idx("mask_steps", s);
+      r.arr(ms[s], fs_);
+      t.mask_steps.emplace_back();
+      for (size_t l = 0; l < ms[s].size(); ++l) {
+        const std::string f = idx(fs_, l);
+        r.arr(ms[s][l], f);
+        t.mask_steps[s].emplace_back();
+        for (size_t h = 0; h < ms[s][l].size(); ++h)
+          t.mask_steps[s][l].push_back(r.mask(ms[s][l][h], idx(f, h)));
+      }
+    }
   }
   const json& dn = r.arr(r.at(root, "", "mask_density"), "mask_density");
   for (size_t l = 0; l < dn.size(); ++l)

@@ -50,6 +50,12 @@ void check_group(const Checker& c, const std::string& f, const GroupStep& g, int
   }
   c.size_in(f + ".key_norms", g.key_norms.size(), {0, static_cast<size_t>(g.n_kv)});
   c.finite(f + ".key_norms", g.key_norms);
+  for (size_t i = 0; i < g.active_query_heads.size(); ++i) {
+    const std::string fi = idx(f + ".active_query_heads", i);
+    c.range(fi, g.active_query_heads[i], 0, n_head - 1);
+    if (i > 0 && g.active_query_heads[i] <= g.active_query_heads[i - 1])
+      c.fail(fi, "expected strictly ascending query heads");
+  }
 }
 
 void check_mask(const Checker& c, const std::string& f, const HeadMask& m, int64_t n_tokens) {
@@ -137,6 +143,20 @@ void validate_trace(const Trace& t, const std::string& where) {
     c.size_in(idx("masks", l), t.masks[l].size(), {H});
     for (size_t h = 0; h < H; ++h) {
       check_mask(c, idx(idx("masks", l), h), t.masks[l][h], static_cast<int64_t>(T));
+    }
+  }
+  for (size_t s = 0; s < t.mask_steps.size(); ++s) {
+    const std::string fs_ = idx("mask_steps", s);
+    c.size_in(fs_, t.mask_steps[s].size(), {0, L});
+    for (size_t l = 0; l < t.mask_steps[s].size(); ++l) {
+      const std::string f = idx(fs_, l);
+      c.size_in(f, t.mask_steps[s][l].size(), {H});
+      for (size_t h = 0; h < H; ++h) {
+        const std::string fh = idx(f, h);
+        check_mask(c, fh, t.mask_steps[s][l][h], static_cast<int64_t>(T));
+        // Only the decoded row's block row is stored (trace.h).
+        c.range(fh + ".n_qblocks", t.mask_steps[s][l][h].n_qblocks, 0, 1);
+      }
     }
   }
   c.size_in("mask_density", t.mask_density.size(), {0, L});

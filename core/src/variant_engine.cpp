@@ -57,6 +57,21 @@ GroupStep native_groups(const ModelConfig& c) {
   return g;
 }
 
+// The mask of the decoded row `pos` in mask_steps' compact form (trace.h): the block row of
+// pos / block only.
+HeadMask decode_row_mask(const HeadMask& m, int pos) {
+  HeadMask out = m;
+  if (m.all_blocks) return out;
+  const int qb = pos / std::max(1, m.block);
+  out.n_qblocks = m.n_kblocks > 0 ? 1 : 0;
+  out.blocks.assign(static_cast<size_t>(out.n_qblocks) * m.n_kblocks, 0);
+  if (qb < m.n_qblocks && m.blocks.size() >= static_cast<size_t>(m.n_qblocks) * m.n_kblocks) {
+    std::copy_n(m.blocks.begin() + static_cast<std::ptrdiff_t>(qb) * m.n_kblocks, m.n_kblocks,
+                out.blocks.begin());
+  }
+  return out;
+}
+
 }  // namespace
 
 struct VariantAttention::Impl {
@@ -70,6 +85,7 @@ struct VariantAttention::Impl {
   std::unique_ptr<KvPolicy> kv;
   bool prefill_by_backend = false;
   bool records_k = false;
+  bool records_masks = false;  // decode-step masks (non-identity pattern)
   StringParams string;
   GroupReduce reduce = GroupReduce::Mean;
   ThreadPool pool;
@@ -122,6 +138,7 @@ VariantAttention::VariantAttention(const VariantSpec& spec, std::shared_ptr<cons
   const bool positions_id = same_part(spec.positions, base.positions);
   s.prefill_by_backend = grouping_id && pattern_id && positions_id && !options.force_hook;
   s.records_k = !grouping_id && options.record_k;
+  s.records_masks = !pattern_id;
   m_records_k = !grouping_id;
   // Scanned well past any context so a shift beyond the prompt is still recorded as given.
   const int max_distance = std::max(1 << 21, c.context_length);
@@ -140,6 +157,7 @@ VariantAttention::VariantAttention(const VariantSpec& spec, std::shared_ptr<cons
   trace->k_heads.assign(L, c.n_head_kv);
   if (s.records_k) trace->k.assign(L, {});
   trace->group_steps.clear();
+  trace->mask_steps.clear();
   trace->kv_steps.clear();
   trace->string_shift = s.string.shift;
   trace->string_window = s.string.window;
@@ -217,6 +235,7 @@ bool VariantAttention::attend(int layer, const AttentionShape& shape, const floa
   ectx.k = ke;
   ectx.v = ve;
   ectx.shape.n_head_kv = n_kv;
+  ectx.kv_of_query = &g.kv_of_query;  // policies reduce over the heads that read each KV head
 
   PatternResult p = s.pattern->mask(ectx);
   if (p.heads.empty()) p.heads.assign(H, HeadMask{});
@@ -312,6 +331,7 @@ bool VariantAttention::attend(int layer, const AttentionShape& shape, const floa
   step_groups.n_kv = n_kv;
   step_groups.kv_of_query = g.kv_of_query;
   step_groups.key_norms = g.key_norms;
+  step_groups.active_query_heads = g.active_query_heads;
   if (prefill) {
     std::vector<float> density(H);
     for (int h = 0; h < H; ++h) {
@@ -325,6 +345,12 @@ bool VariantAttention::attend(int layer, const AttentionShape& shape, const floa
     s.kv->after_decode(ectx, s.last_probs.data());
     const int step = s.decode_calls[layer]++;
     Impl::step_slot(trace.group_steps, step, c.n_layer)[layer] = std::move(step_groups);
+    if (s.records_masks) {
+      // The mask this step's last (decoded) row used; map/metrics replay decode rows with it.
+      std::vector<HeadMask> row_masks(H);
+      for (int h = 0; h < H; ++h) row_masks[h] = decode_row_mask(p.heads[h], n_key - 1);
+      Impl::step_slot(trace.mask_steps, step, c.n_layer)[layer] = std::move(row_masks);
+    }
     KvStep ks;
     ks.position = n_key - 1;
     ks.budgets = decision->budgets;

@@ -62,7 +62,7 @@ Trace make_trace(uint32_t seed) {
     t.q.push_back(random_floats(rng, size_t{kTokens} * kHeads * kDim));
     t.k.push_back(random_floats(rng, size_t{kTokens} * kKvHeads * kDim));
     t.k_heads.push_back(kKvHeads);
-    t.groups.push_back({kKvHeads, {0, 0, 1, 1}, {1.5f, 2.25f}});
+    t.groups.push_back({kKvHeads, {0, 0, 1, 1}, {1.5f, 2.25f}, {0, 2, 3}});
     std::vector<attnscope::HeadMask> masks(kHeads);
     masks[1].all_blocks = false;
     masks[1].block = 4;
@@ -152,7 +152,7 @@ void expect_same(const Trace& a, const Trace& b) {
   EXPECT_EQ(a.k_heads, b.k_heads);
   auto same_group = [](const attnscope::GroupStep& x, const attnscope::GroupStep& y) {
     return x.n_kv == y.n_kv && x.kv_of_query == y.kv_of_query &&
-           same_bits(x.key_norms, y.key_norms);
+           same_bits(x.key_norms, y.key_norms) && x.active_query_heads == y.active_query_heads;
   };
   ASSERT_EQ(a.groups.size(), b.groups.size());
   for (size_t l = 0; l < a.groups.size(); ++l) EXPECT_TRUE(same_group(a.groups[l], b.groups[l]));
@@ -374,6 +374,12 @@ TEST_F(TraceIoTest, HandEditedFieldsFailNamingTheField) {
       {"group heads",
        [](auto& j) { j["groups"][0]["kv_of_query"].push_back(0); },
        {"groups[0].kv_of_query"}},
+      {"active head range",
+       [](auto& j) { j["groups"][1]["active_query_heads"][2] = kHeads; },
+       {"groups[1].active_query_heads[2]"}},
+      {"active heads order",
+       [](auto& j) { j["groups"][0]["active_query_heads"][1] = 0; },
+       {"groups[0].active_query_heads[1]", "ascending"}},
       {"k heads", [](auto& j) { j["k_heads"][0] = 3; }, {"k_L0"}},
       {"kv lengths", [](auto& j) { j["kv_steps"][1][0]["lengths"][0] = 3; }, {"kv_reasons"}},
       {"kv budgets",

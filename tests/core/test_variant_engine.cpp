@@ -2,16 +2,23 @@
 // head_dim 8): identity settings of every part reproduce the baseline logits exactly through
 // the hook path; lost attention mass equals a double-precision recomputation from the captured
 // Q/K and the recorded evictions (0 when nothing is evicted); run_variants gives consistent
-// traces (shapes, shared tokens, KL 0 for identities, perplexity against an independent sum).
+// traces (shapes, shared tokens, KL 0 for identities, perplexity against an independent sum);
+// SQA's kept heads and blocktopk's per-decode-step masks are recorded, round-trip, and decode
+// rows of compute_map use the step masks.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "attnscope/error.h"
+#include "attnscope/map_request.h"
 #include "attnscope/run.h"
 #include "attnscope/session.h"
 #include "attnscope/trace_io.h"
@@ -449,6 +456,141 @@ TEST(VariantEngine, StringParamsFromPositionPart) {
   const StringParams s = string_params_of(*str, 1000);
   EXPECT_EQ(s.shift, 30);
   EXPECT_EQ(s.window, 7);
+}
+
+
+// SQA: the kept query heads are recorded per layer (prefill and every decode step) and survive
+// a save/load round trip; a dropped head's map is still computed (its attention exists, only
+// its output is zeroed), so its full-resolution rows are probability distributions.
+TEST(RunVariants, SqaActiveHeadsRecordedAndRoundTrip) {
+  auto model = tiny_model();
+  RunOptions opt;
+  opt.decode_steps = 3;
+  const VariantSpec sqa = VariantSpec::parse("grouping=sqa:heads=2,choose=weights");
+  const auto traces = run_variants(model, prompt_tokens(12), {sqa}, opt);
+  ASSERT_EQ(traces.size(), 2u);
+  const Trace& t = traces[1];
+  ASSERT_EQ(t.groups.size(), 2u);
+  for (int l = 0; l < 2; ++l) {
+    const auto& a = t.groups[l].active_query_heads;
+    ASSERT_EQ(a.size(), 2u) << "layer " << l;
+    EXPECT_LT(a[0], a[1]);
+    EXPECT_GE(a[0], 0);
+    EXPECT_LT(a[1], 4);
+    ASSERT_EQ(t.group_steps.size(), 3u);
+    for (const auto& step : t.group_steps) EXPECT_EQ(step[l].active_query_heads.size(), 2u);
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("attnscope_sqa_trace_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  save_trace(t, dir);
+  const Trace back = load_trace(dir);
+  std::filesystem::remove_all(dir);
+  for (int l = 0; l < 2; ++l) {
+    EXPECT_EQ(back.groups[l].active_query_heads, t.groups[l].active_query_heads);
+    for (size_t s = 0; s < t.group_steps.size(); ++s)
+      EXPECT_EQ(back.group_steps[s][l].active_query_heads, t.group_steps[s][l].active_query_heads);
+  }
+  // A dropped head (not in the active list) still has a map whose rows sum to 1.
+  const auto& a = t.groups[0].active_query_heads;
+  int dropped = 0;
+  while (std::find(a.begin(), a.end(), dropped) != a.end()) ++dropped;
+  MapRequest req;
+  req.layer = 0;
+  req.head = dropped;
+  req.out_rows = req.out_cols = t.n_tokens();
+  req.reduce = MapRequest::Mean;
+  const PooledMap m = compute_map(t, req);
+  for (int r = 0; r < m.rows; ++r) {
+    double sum = 0;
+    for (int c = 0; c < m.cols; ++c) sum += m.values[static_cast<size_t>(r) * m.cols + c];
+    EXPECT_NEAR(sum, 1.0, 1e-5) << "dropped head " << dropped << " row " << r;
+  }
+}
+
+// Block top-k chooses decode-row blocks afresh at every step (the prefill masks do not cover
+// them): compute_map at full resolution on decode rows equals the attention recomputed with the
+// mask a fresh pattern part returns for that decode row (blocktopk is stateless, so the same
+// mask the engine used), and the recorded step masks differ from what the prefill masks give.
+TEST(RunVariants, BlockTopkDecodeRowsUseTheStepMasks) {
+  auto model = tiny_model();
+  const int n_prompt = 20, decode = 8, T = n_prompt + decode;
+  const int H = 4, Hkv = 2, d = 8;
+  RunOptions opt;
+  opt.decode_steps = decode;
+  const VariantSpec spec = VariantSpec::parse("pattern=blocktopk:block=4,k=2,init=1,local=1");
+  const auto traces = run_variants(model, prompt_tokens(n_prompt), {spec}, opt);
+  ASSERT_EQ(traces.size(), 2u);
+  const Trace& t = traces[1];
+  ASSERT_EQ(t.n_tokens(), T);
+  ASSERT_EQ(t.mask_steps.size(), static_cast<size_t>(decode));
+  EXPECT_TRUE(traces[0].mask_steps.empty()) << "the identity pattern records no step masks";
+  auto part = make_pattern_part(spec.pattern, *model);
+  // Softmax of the same fp32 logits in another summation order.
+  constexpr double kRowTol = 1e-6;
+  double worst = 0;
+  int differs_from_prefill = 0;
+  for (int l = 0; l < 2; ++l) {
+    ASSERT_EQ(t.k_heads[l], Hkv);
+    for (int h = 0; h < H; ++h) {
+      MapRequest req;
+      req.layer = l;
+      req.head = h;
+      req.out_rows = req.out_cols = T;
+      req.reduce = MapRequest::Mean;
+      const PooledMap m = compute_map(t, req);
+      ASSERT_EQ(m.rows, T);
+      ASSERT_EQ(m.cols, T);
+      for (int i = n_prompt; i < T; ++i) {
+        LayerContext ctx;
+        ctx.config = &model->config;
+        ctx.layer = l;
+        ctx.shape = {1, i, H, Hkv, d};
+        ctx.q = t.q[l].data() + static_cast<size_t>(i) * H * d;
+        ctx.k = t.k[l].data();
+        const PatternResult pr = part->mask(ctx);
+        ASSERT_EQ(pr.heads.size(), static_cast<size_t>(H));
+        VariantRowSpec rs;
+        rs.mask = &pr.heads[h];
+        rs.rope_theta = model->config.rope_theta;
+        std::vector<float> want(static_cast<size_t>(T)), prefill_mask(static_cast<size_t>(T));
+        const int kv = h / 2;
+        const float* qi = t.q[l].data() + (static_cast<size_t>(i) * H + h) * d;
+        variant_attention_row(qi, i, t.k[l].data(), Hkv, kv, d, rs, want.data());
+        rs.mask = &t.masks[l][h];
+        variant_attention_row(qi, i, t.k[l].data(), Hkv, kv, d, rs, prefill_mask.data());
+        bool differs = false;
+        for (int j = 0; j <= i; ++j) {
+          const double got = m.values[static_cast<size_t>(i) * T + j];
+          worst = std::max(worst, std::abs(got - want[j]));
+          EXPECT_NEAR(got, want[j], kRowTol) << "layer " << l << " head " << h << " row " << i
+                                             << " key " << j;
+          differs = differs || std::abs(prefill_mask[j] - want[j]) > 1e-3;
+        }
+        differs_from_prefill += differs;
+      }
+    }
+  }
+  EXPECT_GT(differs_from_prefill, 0) << "the test needs decode rows the prefill masks get wrong";
+  RecordProperty("worst_abs_error", std::to_string(worst));
+  // The step masks survive a save/load round trip.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("attnscope_btk_trace_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  save_trace(t, dir);
+  const Trace back = load_trace(dir);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(back.mask_steps.size(), t.mask_steps.size());
+  for (size_t s = 0; s < t.mask_steps.size(); ++s)
+    for (int l = 0; l < 2; ++l)
+      for (int h = 0; h < H; ++h) {
+        const HeadMask &x = t.mask_steps[s][l][h], &y = back.mask_steps[s][l][h];
+        EXPECT_EQ(x.blocks, y.blocks);
+        EXPECT_EQ(x.n_qblocks, y.n_qblocks);
+        EXPECT_EQ(x.n_kblocks, y.n_kblocks);
+        EXPECT_EQ(x.block, y.block);
+        EXPECT_EQ(x.all_blocks, y.all_blocks);
+      }
 }
 
 }  // namespace

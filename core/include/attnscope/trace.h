@@ -38,6 +38,9 @@ struct GroupStep {
   int n_kv = 0;
   std::vector<int> kv_of_query;  // [H]
   std::vector<float> key_norms;  // [n_kv] or empty
+  // Query heads whose output was kept, ascending (SQA: the others were zeroed after attention;
+  // their maps are still computed, since their attention exists). Empty = every head active.
+  std::vector<int> active_query_heads;
 };
 
 // KV decision of one layer at one decode step.
@@ -48,6 +51,20 @@ struct KvStep {
   std::vector<float> lost_mass;         // [Hkv] full-cache probability on evicted entries,
                                         // averaged over the group's query heads (GroupReduce)
 };
+
+// The full-form mask of query position `pos` from a mask_steps entry (its single stored block
+// row placed at row pos / block; other rows off, which `pos` never reads).
+inline HeadMask step_mask_for_row(const HeadMask& stored, int pos) {
+  HeadMask m = stored;
+  if (m.all_blocks || m.n_qblocks == 0 || m.block <= 0 || pos < 0) return m;
+  const int qb = pos / m.block;
+  const size_t nk = static_cast<size_t>(m.n_kblocks);
+  m.n_qblocks = qb + 1;
+  m.blocks.assign(static_cast<size_t>(qb + 1) * nk, 0);
+  for (size_t b = 0; b < nk && b < stored.blocks.size(); ++b)
+    m.blocks[static_cast<size_t>(qb) * nk + b] = stored.blocks[b];
+  return m;
+}
 
 struct Trace {
   int schema_version = kTraceSchemaVersion;
@@ -70,6 +87,12 @@ struct Trace {
   std::vector<GroupStep> groups;          // [n_layer]
   std::vector<std::vector<GroupStep>> group_steps;  // [decode step][n_layer], may be empty
   std::vector<std::vector<HeadMask>> masks;          // [n_layer][H] prefill masks
+  // Per decode step, the masks the pattern returned for the decoded row (the engine asks the
+  // pattern afresh at every step, and blocktopk/longheads choose decode blocks the prefill
+  // masks do not hold). To stay O(n_kblocks) per head, only the decoded query's block row is
+  // kept: n_qblocks is 0 or 1 and row 0 stands for block position / block (expand with
+  // step_mask_for_row). Empty when the pattern is the identity (full causal).
+  std::vector<std::vector<std::vector<HeadMask>>> mask_steps;  // [decode step][n_layer][H]
   std::vector<std::vector<float>> mask_density;     // [n_layer][H]
   std::vector<std::string> pattern_notes;           // [n_layer]
   std::vector<std::vector<float>> pattern_scores;   // [n_layer][H] or empty

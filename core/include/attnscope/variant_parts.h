@@ -23,6 +23,9 @@ struct LayerContext {
   const float* q = nullptr;    // [n_query, H, d] post-RoPE (positions as trained)
   const float* k = nullptr;    // [n_key, Hkv, d] post-RoPE, the full (shadow) cache
   const float* v = nullptr;    // [n_key, Hkv, d]
+  // [H] KV head read by each query head (the grouping's map, e.g. KDGQA/DGQA's uneven
+  // allocation); null = contiguous groups, query head h reads KV head h / (H / Hkv).
+  const std::vector<int>* kv_of_query = nullptr;
   bool is_prefill() const { return shape.pos0 == 0; }
 };
 

@@ -10,6 +10,7 @@
 #include "attnscope/error.h"
 #include "attnscope/file_util.h"
 #include "attnscope/map_request.h"
+#include "attnscope/metrics.h"
 #include "attnscope/npy.h"
 #include "attnscope/trace_io.h"
 #include "cli_common.h"
@@ -27,6 +28,8 @@ struct ExportOptions {
   std::string out;
   int rows = 64, cols = 64;
   std::string reduce = "max";
+  std::string rank_by = "retrieval_score";
+  int sink_tokens = 4, locality_window = 8, max_rows = 512;
 };
 
 std::string num(double v) {
@@ -75,8 +78,10 @@ int export_maps(const Trace& t, const ExportOptions& o) {
       if (o.format == "npy") {
         all.insert(all.end(), m.values.begin(), m.values.end());
       } else if (o.format == "csv") {
-        write_file_atomic(folder / ("L" + std::to_string(l) + "_H" + std::to_string(h) + ".csv"),
-                          csv_matrix(m.values.data(), m.rows, m.cols));
+        // Appended piece by piece: GCC 12 reports a false -Wrestrict on "L" + std::string here.
+        std::string name = "L";
+        name.append(std::to_string(l)).append("_H").append(std::to_string(h)).append(".csv");
+        write_file_atomic(folder / name, csv_matrix(m.values.data(), m.rows, m.cols));
       } else {
         nlohmann::json grid = nlohmann::json::array();
         for (int i = 0; i < m.rows; ++i) {
@@ -333,9 +338,60 @@ int export_metrics(const Trace& t, const ExportOptions& o) {
   return 0;
 }
 
+// Head metrics of every (layer, head), ranked: a table researchers sort to find sink, local and
+// retrieval (induction) heads. npy: [L*H, 6] float32 rows (layer, head, entropy, sink_mass,
+// locality, retrieval_score) in ranked order.
+int export_heads(const Trace& t, const ExportOptions& o) {
+  HeadMetricOptions options;
+  options.sink_tokens = o.sink_tokens;
+  options.locality_window = o.locality_window;
+  options.max_rows = o.max_rows;
+  std::vector<HeadMetrics> heads = compute_head_metrics(t, options);
+  rank_heads(heads, o.rank_by);
+  if (o.format == "json") {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const HeadMetrics& h : heads) {
+      rows.push_back({{"layer", h.layer},
+                      {"head", h.head},
+                      {"entropy", finite_or_null(h.entropy)},
+                      {"sink_mass", finite_or_null(h.sink_mass)},
+                      {"locality", finite_or_null(h.locality)},
+                      {"retrieval_score", finite_or_null(h.retrieval_score)}});
+    }
+    write_json(o.out, {{"variant", t.variant.to_string()},
+                       {"ranked_by", o.rank_by},
+                       {"sink_tokens", o.sink_tokens},
+                       {"locality_window", o.locality_window},
+                       {"heads", rows}});
+  } else if (o.format == "csv") {
+    std::string c = "rank,layer,head,entropy,sink_mass,locality,retrieval_score\n";
+    for (size_t i = 0; i < heads.size(); ++i) {
+      const HeadMetrics& h = heads[i];
+      c += std::to_string(i + 1) + "," + std::to_string(h.layer) + "," + std::to_string(h.head) +
+           "," + num(h.entropy) + "," + num(h.sink_mass) + "," + num(h.locality) + "," +
+           num(h.retrieval_score) + "\n";
+    }
+    write_file_atomic(o.out, c);
+  } else {
+    std::vector<float> table;
+    table.reserve(heads.size() * 6);
+    for (const HeadMetrics& h : heads) {
+      for (double v : {static_cast<double>(h.layer), static_cast<double>(h.head), h.entropy,
+                       h.sink_mass, h.locality, h.retrieval_score}) {
+        table.push_back(static_cast<float>(v));
+      }
+    }
+    write_npy(o.out, {static_cast<int64_t>(heads.size()), 6}, table.data());
+  }
+  std::cerr << "heads: " << heads.size() << " heads ranked by " << o.rank_by << " -> " << o.out
+            << '\n';
+  return 0;
+}
+
 int run_export(const ExportOptions& o) {
   const bool single_file =
-      o.format == "json" || (o.format == "npy" && (o.what == "maps" || o.what == "groups")) ||
+      o.format == "json" || o.what == "heads" ||
+      (o.format == "npy" && (o.what == "maps" || o.what == "groups")) ||
       (o.format == "csv" && (o.what == "kv" || o.what == "groups" || o.what == "masks"));
   if (single_file) out_extension(o.out, {"." + o.format});
   const Trace t = load_trace(o.dir);
@@ -343,6 +399,7 @@ int run_export(const ExportOptions& o) {
   if (o.what == "kv") return export_kv(t, o);
   if (o.what == "groups") return export_groups(t, o);
   if (o.what == "masks") return export_masks(t, o);
+  if (o.what == "heads") return export_heads(t, o);
   return export_metrics(t, o);
 }
 
@@ -353,11 +410,11 @@ Command add_export_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "export",
       "Export a trace's data. Single files: json (all), npy maps [L,H,R,C] and groups [L,H], csv "
-      "kv/groups/masks. Folders: csv maps (L{l}_H{h}.csv) and metrics, npy kv/masks/metrics");
+      "kv/groups/masks, heads (ranked head metrics, any format). Folders: csv maps (L{l}_H{h}.csv) and metrics, npy kv/masks/metrics");
   app->add_option("dir", o->dir, "Trace directory")->required();
-  app->add_option("--what", o->what, "maps, kv, groups, masks or metrics")
+  app->add_option("--what", o->what, "maps, kv, groups, masks, metrics or heads")
       ->required()
-      ->check(CLI::IsMember({"maps", "kv", "groups", "masks", "metrics"}));
+      ->check(CLI::IsMember({"maps", "kv", "groups", "masks", "metrics", "heads"}));
   app->add_option("--format", o->format, "csv, json or npy")
       ->required()
       ->check(CLI::IsMember({"csv", "json", "npy"}));
@@ -370,6 +427,18 @@ Command add_export_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--reduce", o->reduce, "maps: max, or mean over every cell of a bin")
       ->check(CLI::IsMember({"max", "mean"}))
+      ->capture_default_str();
+  app->add_option("--rank-by", o->rank_by, "heads: sort key, descending")
+      ->check(CLI::IsMember({"entropy", "sink_mass", "locality", "retrieval_score"}))
+      ->capture_default_str();
+  app->add_option("--sink-tokens", o->sink_tokens, "heads: keys counted as sinks")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app->add_option("--locality-window", o->locality_window, "heads: distance counted as local")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app->add_option("--max-rows", o->max_rows, "heads: query rows sampled per head")
+      ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   return {app, [o] { return run_export(*o); }};
 }

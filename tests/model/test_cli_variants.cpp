@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "attnscope/metrics.h"
 #include "attnscope/npy.h"
 #include "attnscope/trace_io.h"
 #include "test_support.h"
@@ -282,6 +283,27 @@ TEST_F(CliVariantsTest, ExportWritesEveryKind) {
   expect_error(run({"export", dirs[1].string(), "--what", "maps", "--format", "npy", "--out",
                     (out / "maps.csv").string()}),
                2, {"--out", ".npy"}, "wrong extension");
+  // Ranked head metrics equal core's compute_head_metrics on the loaded trace, in rank order.
+  ok({"export", dirs[0].string(), "--what", "heads", "--format", "json", "--rank-by", "sink_mass",
+      "--out", (out / "heads.json").string()});
+  const auto heads = nlohmann::json::parse(slurp(out / "heads.json")).at("heads");
+  ASSERT_EQ(heads.size(), 30u * 9u);
+  for (size_t i = 1; i < heads.size(); ++i) {
+    EXPECT_GE(heads[i - 1].at("sink_mass").get<double>(), heads[i].at("sink_mass").get<double>());
+  }
+  const attnscope::Trace baseline = attnscope::load_trace(dirs[0]);
+  std::vector<attnscope::HeadMetrics> expected =
+      attnscope::compute_head_metrics(baseline, attnscope::HeadMetricOptions{});
+  attnscope::rank_heads(expected, "sink_mass");
+  EXPECT_EQ(heads[0].at("layer").get<int>(), expected[0].layer);
+  EXPECT_EQ(heads[0].at("head").get<int>(), expected[0].head);
+  EXPECT_NEAR(heads[0].at("sink_mass").get<double>(), expected[0].sink_mass, 1e-12);
+  ok({"export", dirs[0].string(), "--what", "heads", "--format", "npy", "--out",
+      (out / "heads.npy").string()});
+  EXPECT_EQ(attnscope::read_npy_f32(out / "heads.npy").shape, (std::vector<int64_t>{270, 6}));
+  expect_error(run({"export", dirs[0].string(), "--what", "heads", "--format", "csv", "--rank-by",
+                    "beauty", "--out", (out / "heads.csv").string()}),
+               2, {"--rank-by"}, "unknown ranking metric");
 }
 
 TEST_F(CliVariantsTest, CorruptTraceExitsThreeNamingTheFile) {

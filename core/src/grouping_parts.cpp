@@ -374,39 +374,6 @@ class PgqaGrouping : public GroupingPart {
   uint64_t m_seed;
 };
 
-ParamSpec int_param(const char* name, int def, double lo, double hi, const char* help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Int;
-  p.default_value = std::to_string(def);
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec float_param(const char* name, const char* def, double lo, double hi, const char* help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Float;
-  p.default_value = def;
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec choice_param(const char* name, const char* def, std::vector<std::string> choices,
-                       const char* help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Choice;
-  p.default_value = def;
-  p.choices = std::move(choices);
-  p.help = help;
-  return p;
-}
-
 constexpr double kMaxSeed = 2147483647.0;
 constexpr const char* kSimulation = "simulation (needs training)";
 

@@ -16,50 +16,6 @@ namespace {
 
 constexpr double kMaxTokens = 1048576;  // 2^20: far above any context we can run
 
-ParamSpec int_param(const std::string& name, int def, double lo, double hi,
-                    const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Int;
-  p.default_value = std::to_string(def);
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec float_param(const std::string& name, const std::string& def, double lo, double hi,
-                      const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Float;
-  p.default_value = def;
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec choice_param(const std::string& name, const std::string& def,
-                       std::vector<std::string> choices, const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Choice;
-  p.default_value = def;
-  p.choices = std::move(choices);
-  p.help = help;
-  return p;
-}
-
-ParamSpec bool_param(const std::string& name, bool def, const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Bool;
-  p.default_value = def ? "true" : "false";
-  p.help = help;
-  return p;
-}
-
 ParamSpec reduce_param() {
   return choice_param("reduce", "mean", {"mean", "max"},
                       "how the query heads of a KV group are aggregated before selection; "

@@ -115,40 +115,6 @@ constexpr const char* kKind = "pattern";
 const char* const kTrainingFree = "training-free";
 const char* const kSimulation = "simulation (needs training)";
 
-ParamSpec int_param(const std::string& name, int def, int lo, int hi, const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Int;
-  p.default_value = std::to_string(def);
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec float_param(const std::string& name, const std::string& def, double lo, double hi,
-                      const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Float;
-  p.default_value = def;
-  p.min = lo;
-  p.max = hi;
-  p.help = help;
-  return p;
-}
-
-ParamSpec choice_param(const std::string& name, const std::string& def,
-                       std::vector<std::string> choices, const std::string& help) {
-  ParamSpec p;
-  p.name = name;
-  p.type = ParamType::Choice;
-  p.default_value = def;
-  p.choices = std::move(choices);
-  p.help = help;
-  return p;
-}
-
 // HeadMask helpers -------------------------------------------------------------------------
 
 HeadMask full_mask() {

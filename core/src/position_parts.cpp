@@ -30,15 +30,9 @@ class StringPositions final : public PositionPart {
   int m_shift, m_window;
 };
 
-ParamSpec int_param(std::string name, int def, std::string help) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = ParamType::Int;
-  p.default_value = std::to_string(def);
-  p.min = 0;
-  p.max = pattern_detail::kMaxTokens;
-  p.help = std::move(help);
-  return p;
+// A non-negative token count or distance.
+ParamSpec distance_param(const std::string& name, int def, const std::string& help) {
+  return int_param(name, def, 0, pattern_detail::kMaxTokens, help);
 }
 
 }  // namespace
@@ -64,11 +58,11 @@ std::vector<PartSpec> position_part_specs() {
         "Distances r >= S are replaced by r - S + W, reusing the well-trained smaller "
         "distances; exact positions within S. No effect on prompts shorter than S.";
     s.params = {
-        int_param("shift", 0,
+        distance_param("shift", 0,
                   "S in tokens; 0 = round(0.33 x the model's trained context length) (STRING "
                   "default 0.33 Lt, range 0.25-0.4; 2703 for SmolLM2's 8192); S >= the run's "
                   "length is the identity"),
-        int_param("window", kStringWindowDefault,
+        distance_param("window", kStringWindowDefault,
                   "local window W < S kept exact (STRING default 128; try 256-512 if output "
                   "degrades)"),
     };

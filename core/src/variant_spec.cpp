@@ -739,4 +739,44 @@ std::string registry_json() {
   return registry_json(variant_registry());
 }
 
+ParamSpec int_param(const std::string& name, int default_value, double min, double max,
+                    const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Int;
+  p.default_value = std::to_string(default_value);
+  p.min = min;
+  p.max = max;
+  p.help = help;
+  return p;
+}
+
+ParamSpec float_param(const std::string& name, const std::string& default_value, double min,
+                      double max, const std::string& help) {
+  ParamSpec p = int_param(name, 0, min, max, help);
+  p.type = ParamType::Float;
+  p.default_value = default_value;
+  return p;
+}
+
+ParamSpec choice_param(const std::string& name, const std::string& default_value,
+                       std::vector<std::string> choices, const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Choice;
+  p.default_value = default_value;
+  p.choices = std::move(choices);
+  p.help = help;
+  return p;
+}
+
+ParamSpec bool_param(const std::string& name, bool default_value, const std::string& help) {
+  ParamSpec p;
+  p.name = name;
+  p.type = ParamType::Bool;
+  p.default_value = default_value ? "true" : "false";
+  p.help = help;
+  return p;
+}
+
 }  // namespace attnscope

@@ -35,6 +35,15 @@ struct PartSpec {
   std::vector<ParamSpec> params;
 };
 
+// Builders for registry entries, shared by every *_part_specs(). Ranges are inclusive.
+ParamSpec int_param(const std::string& name, int default_value, double min, double max,
+                    const std::string& help);
+ParamSpec float_param(const std::string& name, const std::string& default_value, double min,
+                      double max, const std::string& help);
+ParamSpec choice_param(const std::string& name, const std::string& default_value,
+                       std::vector<std::string> choices, const std::string& help);
+ParamSpec bool_param(const std::string& name, bool default_value, const std::string& help);
+
 // Registry pieces, each defined beside its parts (grouping_parts.cpp, pattern_parts.cpp for the
 // pattern and positions kinds, kv_policies.cpp); variant_registry() concatenates them.
 std::vector<PartSpec> grouping_part_specs();

@@ -15,11 +15,15 @@
 #include <vector>
 
 #include "attnscope/npy.h"
+#include "cli_runner.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using attnscope::test::CliResult;
+using attnscope::test::slurp;
 
 // HF eager attention and our CPU path use the same dequantized fp32 weights; they differ only
 // in summation order, which moves probabilities by ~1e-6 after 4 layers.
@@ -30,31 +34,6 @@ constexpr double kRowSumTolerance = 1e-5;
 constexpr double kCsvTolerance = 1e-7;
 // Perplexity = exp(mean NLL over 26 tokens); fp32 vs fp64 log-softmax moves it by < 0.1%.
 constexpr double kPerplexityRelTolerance = 1e-3;
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -71,19 +50,7 @@ class CliTest : public ::testing::Test {
 
   // Runs the CLI with `args`, capturing stdout and stderr through files.
   static CliResult run(const std::vector<std::string>& args) {
-    const fs::path out = dir() / "stdout.txt";
-    const fs::path err = dir() / "stderr.txt";
-    std::string command = shell_quote(attnscope::test::cli_path().string());
-    // Appends only: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string`.
-    for (const auto& a : args) command.append(" ").append(shell_quote(a));
-    command.append(" >").append(shell_quote(out.string()));
-    command.append(" 2>").append(shell_quote(err.string()));
-    const int status = std::system(command.c_str());
-    CliResult r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return attnscope::test::run_cli(args, dir());
   }
 
   static fs::path write_file(const std::string& name, const std::string& bytes) {
@@ -92,20 +59,9 @@ class CliTest : public ::testing::Test {
     return p;
   }
 
-  // The error contract: exit `code`, exactly one stderr line "attnscope-cli: error: ..."
-  // containing every `needle`.
   static void expect_error(const CliResult& r, int code, const std::vector<std::string>& needles,
                            const std::string& what) {
-    SCOPED_TRACE(what);
-    EXPECT_EQ(r.code, code) << "stderr: " << r.err;
-    const std::string prefix = "attnscope-cli: error: ";
-    EXPECT_EQ(r.err.rfind(prefix, 0), 0u) << "stderr: " << r.err;
-    ASSERT_FALSE(r.err.empty());
-    EXPECT_EQ(r.err.back(), '\n');
-    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
-    for (const auto& needle : needles) {
-      EXPECT_NE(r.err.find(needle), std::string::npos) << "missing '" << needle << "' in " << r.err;
-    }
+    attnscope::test::expect_cli_error(r, code, needles, what);
   }
 
  private:

@@ -18,11 +18,15 @@
 #include "attnscope/metrics.h"
 #include "attnscope/npy.h"
 #include "attnscope/trace_io.h"
+#include "cli_runner.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using attnscope::test::CliResult;
+using attnscope::test::slurp;
 
 // The trace's map recomputes each row from stored fp32 Q/K with the same softmax as the forward
 // pass; only summation order differs, which moves probabilities by ~1e-7.
@@ -32,31 +36,6 @@ constexpr const char* kPrompt = "The capital of France is Paris. The capital of 
 constexpr const char* kWindowSpec = "pattern=window:w=4";
 constexpr const char* kStreamSpec = "kv=streamingllm:budget=8,sinks=2";
 constexpr int kDecode = 4;
-
-struct CliResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      q += "'\\''";
-    } else {
-      q += c;
-    }
-  }
-  return q + "'";
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class CliVariantsTest : public ::testing::Test {
  protected:
@@ -86,18 +65,7 @@ class CliVariantsTest : public ::testing::Test {
   }
 
   static CliResult run(const std::vector<std::string>& args) {
-    const fs::path out = dir() / "stdout.txt";
-    const fs::path err = dir() / "stderr.txt";
-    std::string command = shell_quote(attnscope::test::cli_path().string());
-    for (const auto& a : args) command.append(" ").append(shell_quote(a));
-    command.append(" >").append(shell_quote(out.string()));
-    command.append(" 2>").append(shell_quote(err.string()));
-    const int status = std::system(command.c_str());
-    CliResult r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+    return attnscope::test::run_cli(args, dir());
   }
 
   // The trace folders listed by index.json, in order (baseline first).
@@ -109,16 +77,9 @@ class CliVariantsTest : public ::testing::Test {
     return dirs;
   }
 
-  // Exit `code` and a single stderr line "attnscope-cli: error: ..." holding every needle.
   static void expect_error(const CliResult& r, int code, const std::vector<std::string>& needles,
                            const std::string& what) {
-    SCOPED_TRACE(what);
-    EXPECT_EQ(r.code, code) << "stderr: " << r.err;
-    EXPECT_EQ(r.err.rfind("attnscope-cli: error: ", 0), 0u) << "stderr: " << r.err;
-    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
-    for (const auto& n : needles) {
-      EXPECT_NE(r.err.find(n), std::string::npos) << "missing '" << n << "' in " << r.err;
-    }
+    attnscope::test::expect_cli_error(r, code, needles, what);
   }
 
  private:

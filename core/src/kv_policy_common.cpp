@@ -1,6 +1,7 @@
 // Shared machinery of the KV-cache policies: parameter access, decision bookkeeping and the
 // numeric kernels (see kv_policy_common.h).
 #include "kv_policy_common.h"
+#include "simd_kernels.h"
 
 #include <cblas.h>
 
@@ -307,11 +308,10 @@ uint64_t gumbel_row_key(uint64_t seed, int layer, int head, int query_pos) {
 }
 
 double gumbel_at(uint64_t row_key, int key_pos) {
-  const uint64_t h = splitmix64(
-      row_key ^ (static_cast<uint64_t>(static_cast<uint32_t>(key_pos)) * 0xD1B54A32D192ED03ull));
-  // U in (0, 1): 53 random bits centred in their cell, never exactly 0 or 1.
-  const double u = (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-  return -std::log(-std::log(u));
+  // The row kernel itself, for one key: every caller sees the bits Keyformer's rows use.
+  float g = 0.0f;
+  detail::gumbel_row_f32(row_key, key_pos, 1, &g);
+  return g;
 }
 
 double gumbel_noise(uint64_t seed, int layer, int head, int query_pos, int key_pos) {

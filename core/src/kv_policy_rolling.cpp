@@ -278,9 +278,13 @@ class KeyformerPolicy final : public PolicyBase {
     st.score.assign(static_cast<size_t>(G.H), std::vector<double>(static_cast<size_t>(G.n_key)));
     const int layer = ctx.layer;
     const double tau = m_tau_init;
+    const float tau_f = static_cast<float>(tau);
     accumulate_column_sums(ctx, st.score, [&](int h, int pos, float* row, int n) {
-      const uint64_t key = gumbel_row_key(m_seed, layer, h, pos);
-      for (int j = 0; j < n; ++j) row[j] = static_cast<float>((row[j] + gumbel_at(key, j)) / tau);
+      // One noise buffer per thread: rows are drawn whole by the vector kernel.
+      thread_local std::vector<float> noise;
+      noise.resize(static_cast<size_t>(n));
+      detail::gumbel_row_f32(gumbel_row_key(m_seed, layer, h, pos), 0, n, noise.data());
+      for (int j = 0; j < n; ++j) row[j] = (row[j] + noise[static_cast<size_t>(j)]) / tau_f;
     });
     admit(d, G.n_key, KeepReason::Recent);
     select_recent_plus_top(d, st.score, G.n_key, st.recent, st.heavy, ctx, m_reduce);
@@ -297,14 +301,15 @@ class KeyformerPolicy final : public PolicyBase {
       const double tau = m_tau_init + st.step * m_tau_delta;
       for (auto& s : st.score) s.resize(static_cast<size_t>(n), 0.0);
       admit(d, n, KeepReason::Recent);
-      std::vector<float> row(static_cast<size_t>(n));
+      std::vector<float> row(static_cast<size_t>(n)), noise(static_cast<size_t>(n));
+      const float tau_f = static_cast<float>(tau);
       for (int h = 0; h < G.H; ++h) {
         const int kv = kv_of(ctx, h);
         const std::vector<uint8_t> keep = keep_mask(d, kv, n);
         dot_block(ctx.q + (static_cast<size_t>(r) * G.H + h) * G.d, G.H * G.d, 1,
                   ctx.k + static_cast<size_t>(kv) * G.d, G.Hkv * G.d, n, G.d, scale, row.data());
-        const uint64_t key = gumbel_row_key(m_seed, ctx.layer, h, p);
-        for (int j = 0; j < n; ++j) row[j] = static_cast<float>((row[j] + gumbel_at(key, j)) / tau);
+        detail::gumbel_row_f32(gumbel_row_key(m_seed, ctx.layer, h, p), 0, n, noise.data());
+        for (int j = 0; j < n; ++j) row[j] = (row[j] + noise[static_cast<size_t>(j)]) / tau_f;
         masked_softmax(row.data(), n, n, keep.data());
         auto& s = st.score[static_cast<size_t>(h)];
         for (int j = 0; j < n; ++j) s[static_cast<size_t>(j)] += row[j];

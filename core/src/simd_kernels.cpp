@@ -115,4 +115,79 @@ void weighted_sum_f32(const float* w, const float* rows, int row_stride, int n, 
   }
 }
 
+namespace {
+
+typedef uint32_t UVec16 __attribute__((vector_size(64)));
+typedef int32_t IVec16 __attribute__((vector_size(64)));
+
+// Helpers take vectors by reference: by value, a 64-byte vector argument's ABI would depend on
+// the clone's ISA level (-Wpsabi).
+
+// lowbias32 (Wellons): a 32-bit integer mixer with low bias, one multiply per half.
+inline void mix32(UVec16& x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+}
+
+// Natural log of x > 0 (finite, normal): x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
+// log(m) by the Cephes single-precision polynomial in f = m - 1, e * ln 2 added in two parts.
+// In place.
+inline void log_positive(Vec16& x) {
+  IVec16 bits = (IVec16)x;
+  IVec16 e = ((bits >> 23) & 0xff) - 126;                 // x = m' * 2^e, m' in [0.5, 1)
+  bits = (bits & 0x007fffff) | 0x3f000000;               // m' as a float
+  Vec16 m = (Vec16)bits;
+  const IVec16 small = m < 0.70710678118654752f;         // lanes: -1 where m' < sqrt(1/2)
+  e += small;                                            // e - 1 there
+  m = m + ((Vec16)(small & (IVec16)m)) - 1.0f;           // 2m' - 1 or m' - 1
+  const Vec16 z = m * m;
+  Vec16 y = 7.0376836292e-2f * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const Vec16 ef = __builtin_convertvector(e, Vec16);
+  y += -2.12194440e-4f * ef;
+  y += -0.5f * z;
+  x = m + y + 0.693359375f * ef;
+}
+
+}  // namespace
+
+ATTNSCOPE_CLONES
+void gumbel_row_f32(uint64_t row_key, int j0, int n, float* out) {
+  const uint32_t seed_lo = static_cast<uint32_t>(row_key);
+  const uint32_t seed_hi = static_cast<uint32_t>(row_key >> 32);
+  UVec16 lane;
+  for (int t = 0; t < 16; ++t) lane[t] = static_cast<uint32_t>(t);
+  for (int b = 0; b < n; b += 16) {
+    const UVec16 j = lane + static_cast<uint32_t>(j0 + b);
+    // Two rounds keyed by both halves of the row key: neighbouring keys and rows decorrelate.
+    UVec16 h = j * 0x9E3779B1u ^ seed_lo;
+    mix32(h);
+    h ^= seed_hi;
+    mix32(h);
+    // 23 bits, so that bits + 0.5 (24 significant bits) and U are exact in float.
+    const IVec16 top23 = (IVec16)(h >> 9);
+    Vec16 g = (__builtin_convertvector(top23, Vec16) + 0.5f) * (1.0f / 8388608.0f);  // U
+    log_positive(g);
+    g = -g;  // -log U > 0
+    log_positive(g);
+    g = -g;  // -log(-log U)
+    const int nb = n - b < 16 ? n - b : 16;
+    if (nb == 16) {
+      std::memcpy(out + b, &g, sizeof(g));
+    } else {
+      for (int t = 0; t < nb; ++t) out[b + t] = g[t];
+    }
+  }
+}
+
 }  // namespace attnscope::detail

@@ -27,6 +27,7 @@
 #include "attnscope/paths.h"
 #include "attnscope/run.h"
 #include "attnscope/session.h"
+#include "attnscope/sys_info.h"
 #include "attnscope/trace.h"
 #include "attnscope/trace_io.h"
 #include "attnscope/variant_engine.h"
@@ -278,6 +279,23 @@ int trace_size(std::shared_ptr<const attnscope::Model> model, const std::vector<
   size_t n_files = 0;
   for (const auto& e : fs::directory_iterator(dir)) n_files += e.is_regular_file() ? 1 : 0;
   const long rss = peak_rss_kib();
+  const size_t run_trace_bytes = attnscope::trace_memory_bytes(traces.at(0));
+  // What reopening the trace without the model costs (as the GUI's session open does): the
+  // run's traces are dropped first, so the RSS growth is the loaded trace's own.
+  traces.clear();
+  traces.shrink_to_fit();
+  const uint64_t rss_before_load = attnscope::current_rss_bytes();
+  const auto t2 = std::chrono::steady_clock::now();
+  const attnscope::Trace loaded = attnscope::load_trace(dir);
+  const double load_s = seconds(t2);
+  const uint64_t rss_after_load = attnscope::current_rss_bytes();
+  const size_t loaded_bytes = attnscope::trace_memory_bytes(loaded);
+  std::printf("trace in memory: %zu bytes (%.1f MiB) after the run; reloaded in %.2f s: %zu bytes "
+              "(%.1f MiB) payload, RSS +%.1f MiB\n",
+              run_trace_bytes, run_trace_bytes / 1048576.0, load_s, loaded_bytes,
+              loaded_bytes / 1048576.0,
+              (static_cast<double>(rss_after_load) - static_cast<double>(rss_before_load)) /
+                  1048576.0);
   std::printf("trace size: device %s | model %s | length %d (+%d decode) | run_variants %.2f s"
               " | save %.2f s | %zu files, %ju bytes (%.1f MiB) on disk | peak RSS %ld KiB "
               "(%.1f MiB)\n",
@@ -297,7 +315,9 @@ int trace_size(std::shared_ptr<const attnscope::Model> model, const std::vector<
        << "\", \"length\": " << prompt.size() << ", \"decode_steps\": " << o.decode
        << ", \"run_seconds\": " << run_s << ", \"save_seconds\": " << save_s
        << ", \"files\": " << n_files << ", \"trace_bytes\": " << bytes
-       << ", \"peak_rss_kib\": " << rss << "}\n";
+       << ", \"peak_rss_kib\": " << rss << ", \"trace_memory_bytes\": " << loaded_bytes
+       << ", \"load_seconds\": " << load_s << ", \"load_rss_growth_bytes\": "
+       << (static_cast<double>(rss_after_load) - static_cast<double>(rss_before_load)) << "}\n";
     write_json(o.json, js.str());
   }
   return 0;

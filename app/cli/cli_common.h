@@ -16,6 +16,8 @@
 #include "attnscope/backend.h"
 #include "attnscope/model.h"
 #include "attnscope/trace.h"
+#include "attnscope/trace_export.h"
+#include "attnscope/utf8_text.h"
 
 namespace attnscope::cli {
 
@@ -72,11 +74,9 @@ int resolve_context(const Model& model, int requested);
 // SmolLM2/ChatML form: optional system turn, the user turn, then the assistant header.
 std::string chat_wrap(const std::string& prompt, const std::string& system);
 
-// Length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence that
-// could still be completed by more bytes (so streaming can hold back only that tail).
-size_t complete_utf8_prefix(std::string_view bytes);
-// `bytes` with every invalid UTF-8 byte replaced by U+FFFD, so terminals and JSON get valid text.
-std::string sanitize_utf8(std::string_view bytes);
+// UTF-8 repair for streamed and printed text (core: attnscope/utf8_text.h).
+using attnscope::complete_utf8_prefix;
+using attnscope::sanitize_utf8;
 
 // Prints JSON to stdout (2-space indent; invalid UTF-8 replaced), newline-terminated.
 void print_json(const nlohmann::json& value);
@@ -90,14 +90,10 @@ double now_seconds();
 // stage text changes or the percentage moves by 5 points.
 std::function<void(double, const std::string&)> stderr_progress(const std::string& prefix);
 
-// Whole-trace figures for `compare` and `export --what metrics`: every "metrics.*" and
-// "timings.*" entry, plus "lost_mass_mean" (mean over decode steps, layers and KV heads),
-// "mask_density_mean" (mean over layers and heads), "n_tokens", "n_prompt". Absent when the
-// trace has nothing to average.
-std::map<std::string, double> trace_summary(const Trace& trace);
-
-// values: [rows, cols] row-major -> one CSV line per row, %.9g (round-trips a float).
-std::string csv_matrix(const float* values, int64_t rows, int64_t cols);
+// Whole-trace figures and CSV matrices for `compare`, `map` and `export` (core:
+// attnscope/trace_export.h).
+using attnscope::csv_matrix;
+using attnscope::trace_summary;
 // Checks that `out` ends in one of `extensions` (".npy", ".csv", ...) and returns it:
 // Error(Usage) "--out: expected ... got ...".
 std::string out_extension(const std::string& out, const std::vector<std::string>& extensions);

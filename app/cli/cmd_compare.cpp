@@ -12,35 +12,6 @@
 
 namespace attnscope::cli {
 
-std::map<std::string, double> trace_summary(const Trace& t) {
-  std::map<std::string, double> out;
-  for (const auto& [k, v] : t.metrics) out["metrics." + k] = v;
-  for (const auto& [k, v] : t.timings) out["timings." + k] = v;
-  double lost = 0;
-  size_t n_lost = 0;
-  for (const auto& step : t.kv_steps) {
-    for (const auto& layer : step) {
-      for (float m : layer.lost_mass) {
-        lost += m;
-        ++n_lost;
-      }
-    }
-  }
-  if (n_lost > 0) out["lost_mass_mean"] = lost / static_cast<double>(n_lost);
-  double density = 0;
-  size_t n_density = 0;
-  for (const auto& layer : t.mask_density) {
-    for (float d : layer) {
-      density += d;
-      ++n_density;
-    }
-  }
-  if (n_density > 0) out["mask_density_mean"] = density / static_cast<double>(n_density);
-  out["n_tokens"] = t.n_tokens();
-  out["n_prompt"] = t.n_prompt;
-  return out;
-}
-
 namespace {
 
 struct CompareOptions {

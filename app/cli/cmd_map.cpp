@@ -13,21 +13,6 @@
 
 namespace attnscope::cli {
 
-std::string csv_matrix(const float* values, int64_t rows, int64_t cols) {
-  std::string csv;
-  csv.reserve(static_cast<size_t>(rows * cols) * 12);
-  char cell[32];
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < cols; ++j) {
-      const int n = std::snprintf(cell, sizeof cell, "%s%.9g", j ? "," : "",
-                                  static_cast<double>(values[i * cols + j]));
-      csv.append(cell, static_cast<size_t>(n));
-    }
-    csv += '\n';
-  }
-  return csv;
-}
-
 std::string out_extension(const std::string& out, const std::vector<std::string>& extensions) {
   const std::string ext = std::filesystem::path(out).extension().string();
   std::string list;

@@ -1,16 +1,13 @@
 // `attnscope-cli run`: runs the baseline and one or more attention variants on a prompt
-// (optionally decoding N tokens, fed identically to every variant) and writes one trace
-// directory per run plus DIR/index.json listing them.
-#include <cctype>
-#include <cmath>
+// (optionally decoding N tokens, fed identically to every variant) and saves them as a session
+// directory (session_io.h): one trace folder per run plus DIR/index.json listing them.
+#include <filesystem>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "attnscope/error.h"
-#include "attnscope/file_util.h"
 #include "attnscope/run.h"
-#include "attnscope/trace_io.h"
+#include "attnscope/session_io.h"
 #include "attnscope/variant_spec.h"
 #include "cli_common.h"
 
@@ -32,37 +29,6 @@ struct RunCommandOptions {
   int threads = 0;
 };
 
-constexpr size_t kMaxDirName = 80;  // keeps paths short on every file system
-
-// A display name as a folder name: [A-Za-z0-9._-] kept, runs of anything else become one '_'.
-std::string sanitize_dir_name(const std::string& name) {
-  std::string out;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '.' || c == '-') {
-      out += c;
-    } else if (out.empty() || out.back() != '_') {
-      out += '_';
-    }
-  }
-  while (!out.empty() && (out.back() == '_' || out.back() == '.')) out.pop_back();
-  while (!out.empty() && (out.front() == '_' || out.front() == '.')) out.erase(out.begin());
-  if (out.size() > kMaxDirName) out.resize(kMaxDirName);
-  return out.empty() ? "variant" : out;
-}
-
-nlohmann::json number_map(const std::map<std::string, double>& values) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : values) {
-    if (std::isfinite(v)) {
-      j[k] = v;
-    } else {
-      j[k] = nullptr;
-    }
-  }
-  return j;
-}
-
 int run_run(const RunCommandOptions& o, bool prompt_given) {
   // Specs first: a typo fails before the model is loaded.
   std::vector<VariantSpec> specs;
@@ -73,6 +39,15 @@ int run_run(const RunCommandOptions& o, bool prompt_given) {
   const std::string where = o.prompt_file.empty() ? "--prompt" : o.prompt_file;
   if (o.chat) text = chat_wrap(text, "");
 
+  // Checked before the model loads and the run starts, not after it: save_session never
+  // replaces an unrelated folder.
+  const std::filesystem::path out_dir(o.out);
+  std::error_code ec;
+  if (std::filesystem::exists(out_dir, ec) && !is_session_directory(out_dir) &&
+      !(std::filesystem::is_directory(out_dir, ec) && std::filesystem::is_empty(out_dir, ec))) {
+    throw_runtime(o.out + ": exists and is not a run directory (no index.json); not replacing it");
+  }
+
   const auto model = load_model_for_cli(o.model);
   const int context = resolve_context(*model, o.context);
   const std::vector<int32_t> ids = tokenize_prompt(*model, text, context, where);
@@ -80,13 +55,6 @@ int run_run(const RunCommandOptions& o, bool prompt_given) {
     throw_bad_input(where, std::to_string(ids.size()) + " tokens + " + std::to_string(o.decode) +
                                " decode steps exceed the context of " + std::to_string(context));
   }
-  const std::filesystem::path out_dir(o.out);
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (!std::filesystem::is_directory(out_dir, ec)) {
-    throw_runtime(o.out + ": cannot create the output directory");
-  }
-
   RunOptions options;
   options.decode_steps = o.decode;
   options.backend = make_backend(o.backend, o.threads);
@@ -95,45 +63,33 @@ int run_run(const RunCommandOptions& o, bool prompt_given) {
   std::cerr << "run: " << ids.size() << " prompt tokens, " << o.decode << " decode steps, "
             << specs.size() << " variant(s) + baseline on " << options.backend->name() << '\n';
   const double start = now_seconds();
-  const std::vector<Trace> traces = run_variants(model, ids, specs, options);
+  std::vector<Trace> traces = run_variants(model, ids, specs, options);
   const double seconds = now_seconds() - start;
   if (traces.size() != specs.size() + 1) {
     throw_runtime("run_variants returned " + std::to_string(traces.size()) + " traces, expected " +
                   std::to_string(specs.size() + 1));
   }
 
-  nlohmann::json index;
-  index["schema_version"] = kTraceSchemaVersion;
-  index["model"] = {{"path", traces[0].model.path},
-                    {"sha256", traces[0].model.sha256},
-                    {"architecture", traces[0].model.architecture}};
-  index["n_prompt"] = ids.size();
-  index["decode_steps"] = o.decode;
-  index["seconds"] = seconds;
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < traces.size(); ++i) {
-    const Trace& t = traces[i];
-    const std::string dir =
-        i == 0 ? "baseline" : std::to_string(i) + "_" + sanitize_dir_name(t.variant.display_name());
-    save_trace(t, out_dir / dir);
-    list.push_back({{"dir", dir},
-                    {"baseline", i == 0},
-                    {"spec", t.variant.to_string()},
-                    {"display_name", t.variant.display_name()},
-                    {"needs_training", t.variant.needs_training()},
-                    {"metrics", number_map(t.metrics)},
-                    {"timings", number_map(t.timings)}});
-    std::cout << dir << '\t' << sanitize_utf8(t.variant.display_name());
+  Session session;
+  session.prompt = text;
+  session.decode_steps = o.decode;
+  session.run_seconds = seconds;
+  for (Trace& t : traces) {  // moved, never copied: traces can be large
+    session.traces.push_back(std::make_shared<const Trace>(std::move(t)));
+  }
+  save_session(session, out_dir);
+  for (size_t i = 0; i < session.traces.size(); ++i) {
+    const Trace& t = *session.traces[i];
+    std::cout << session_trace_folder(i, t.variant) << '\t'
+              << sanitize_utf8(t.variant.display_name());
     for (const char* key : {"kl_mean", "top1_agreement"}) {
       const auto it = t.metrics.find(key);
       if (it != t.metrics.end()) std::cout << '\t' << key << '=' << it->second;
     }
     std::cout << '\n';
   }
-  index["traces"] = list;
-  write_file_atomic(out_dir / "index.json",
-                    index.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  std::cerr << "run: " << traces.size() << " traces in " << seconds << " s -> " << o.out << '\n';
+  std::cerr << "run: " << session.traces.size() << " traces in " << seconds << " s -> " << o.out
+            << '\n';
   return 0;
 }
 
@@ -156,7 +112,8 @@ Command add_run_command(CLI::App& parent) {
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   app->add_option("-o,--out", o->out,
-                  "Output directory: baseline/, <i>_<name>/ trace folders and index.json")
+                  "Output session directory: index.json, baseline/ and <i>_<name>/ trace folders "
+                  "(an earlier run there is replaced; any other non-empty folder is refused)")
       ->required();
   app->add_option("--context", o->context, "Maximum prompt length in tokens (0 = the model's)")
       ->check(CLI::Range(0, 1 << 24))

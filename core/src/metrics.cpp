@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <string>
 #include <unordered_map>
@@ -274,6 +275,7 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
     double ent = 0, sink = 0, local = 0, retr = 0;
     int n_retr_rows = 0;
     for (int i : rows) {
+      if (options.cancel != nullptr && options.cancel->load()) throw_runtime("cancelled");
       VariantRowSpec spec = base_spec;
       spec.mask = mask;
       int kv = prefill_kv;
@@ -349,11 +351,32 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
     m.retrieval_score = n_retr_rows > 0 ? retr / n_retr_rows : 0.0;
   };
   // Heads are independent; occurrences and the trace are only read from here on.
+  const int n_jobs = L * H;
+  std::mutex progress_mutex;
+  int done = 0;
   ThreadPool pool;
-  pool.parallel_for(0, L * H, 1, [&](int lo, int hi) {
-    for (int job = lo; job < hi; ++job) compute_one(job);
+  pool.parallel_for(0, n_jobs, 1, [&](int lo, int hi) {
+    for (int job = lo; job < hi; ++job) {
+      if (options.cancel != nullptr && options.cancel->load()) throw_runtime("cancelled");
+      compute_one(job);
+      if (options.progress) {
+        // Serialised, so callers need no lock and see the fractions in increasing order.
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        ++done;
+        options.progress(static_cast<double>(done) / n_jobs);
+      }
+    }
   });
+  if (options.cancel != nullptr && options.cancel->load()) throw_runtime("cancelled");
   return out;
+}
+
+uint8_t head_badges(const HeadMetrics& m, const HeadBadgeThresholds& t) {
+  uint8_t badges = 0;
+  if (m.sink_mass >= t.sink_mass) badges |= kBadgeSink;
+  if (m.locality >= t.locality) badges |= kBadgeLocal;
+  if (m.retrieval_score >= t.retrieval_score) badges |= kBadgeRetrieval;
+  return badges;
 }
 
 void rank_heads(std::vector<HeadMetrics>& metrics, const std::string& by) {

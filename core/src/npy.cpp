@@ -1,5 +1,5 @@
-// NPY format 1.0 writer and reader (float32 '<f4', int32 '<i4', uint8 '|u1', C order),
-// written atomically.
+// NPY format 1.0 writer and reader (float32 '<f4', float64 '<f8', int32 '<i4', uint8 '|u1',
+// C order), written atomically.
 #include "attnscope/npy.h"
 
 #include <bit>
@@ -25,7 +25,7 @@ int64_t element_count(const std::vector<int64_t>& shape, const std::string& wher
   int64_t count = 1;
   for (int64_t dim : shape) {
     if (dim < 0) throw_bad_input(where, "shape has a negative dimension");
-    if (dim != 0 && count > std::numeric_limits<int64_t>::max() / 4 / dim) {
+    if (dim != 0 && count > std::numeric_limits<int64_t>::max() / 8 / dim) {
       throw_bad_input(where, "shape is too large");
     }
     count *= dim;
@@ -179,6 +179,11 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
 }
 
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
+               const double* data) {
+  write_any(path, shape, data, "<f8", sizeof(double));
+}
+
+void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape,
                const int32_t* data) {
   write_any(path, shape, data, "<i4", sizeof(int32_t));
 }
@@ -190,6 +195,10 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
 
 NpyArray<float> read_npy_f32(const std::filesystem::path& path) {
   return read_any<float>(path, "<f4");
+}
+
+NpyArray<double> read_npy_f64(const std::filesystem::path& path) {
+  return read_any<double>(path, "<f8");
 }
 
 NpyArray<int32_t> read_npy_i32(const std::filesystem::path& path) {

@@ -2,18 +2,16 @@
 // written atomically through a temporary sibling directory and validated field by field on load.
 #include "attnscope/trace_io.h"
 
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <system_error>
 
 #include "attnscope/error.h"
 #include "attnscope/file_util.h"
 #include "attnscope/npy.h"
+#include "json_fields.h"
 #include "trace_limits.h"
 
 namespace attnscope {
@@ -27,67 +25,7 @@ using namespace trace_detail;
 namespace {
 
 // ------------------------------------------------------------------------------------------
-// Base64 (RFC 4648, with padding) for mask blocks and non-UTF-8 token texts.
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(const uint8_t* p, size_t n) {
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  for (size_t i = 0; i < n; i += 3) {
-    const uint32_t b = (uint32_t{p[i]} << 16) | (i + 1 < n ? uint32_t{p[i + 1]} << 8 : 0) |
-                       (i + 2 < n ? uint32_t{p[i + 2]} : 0);
-    out += kB64[(b >> 18) & 63];
-    out += kB64[(b >> 12) & 63];
-    out += i + 1 < n ? kB64[(b >> 6) & 63] : '=';
-    out += i + 2 < n ? kB64[b & 63] : '=';
-  }
-  return out;
-}
-
-// Returns false on any character outside the alphabet, bad padding or a length not % 4.
-bool base64_decode(const std::string& s, std::vector<uint8_t>& out) {
-  out.clear();
-  if (s.size() % 4 != 0) return false;
-  auto val = [](char ch) -> int {
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
-  };
-  out.reserve(s.size() / 4 * 3);
-  for (size_t i = 0; i < s.size(); i += 4) {
-    const bool last = i + 4 == s.size();
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      if (s[i + k] == '=' && last && k >= 2) {
-        v[k] = 0;
-        ++pad;
-      } else {
-        if (pad > 0) return false;
-        v[k] = val(s[i + k]);
-        if (v[k] < 0) return false;
-      }
-    }
-    const uint32_t b =
-        (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
-    out.push_back(static_cast<uint8_t>(b >> 16));
-    if (pad < 2) out.push_back(static_cast<uint8_t>((b >> 8) & 255));
-    if (pad < 1) out.push_back(static_cast<uint8_t>(b & 255));
-  }
-  return true;
-}
-
-// ------------------------------------------------------------------------------------------
 // Writing
-
-json text_json(const std::string& s) {
-  if (is_valid_utf8(s)) return s;
-  return json{{"base64", base64_encode(reinterpret_cast<const uint8_t*>(s.data()), s.size())}};
-}
 
 json float_array(const std::vector<float>& v) {
   json a = json::array();
@@ -122,13 +60,6 @@ json mask_json(const HeadMask& m) {
 
 json array_entry(const std::string& file, const char* dtype, const std::vector<int64_t>& shape) {
   return json{{"file", file}, {"dtype", dtype}, {"shape", shape}};
-}
-
-std::string random_suffix() {
-  static std::atomic<unsigned> counter{0};
-  std::random_device rd;
-  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-  return std::to_string(rd() ^ static_cast<unsigned>(now)) + "-" + std::to_string(counter++);
 }
 
 void write_trace_files(const Trace& t, const fs::path& tmp) {
@@ -673,47 +604,8 @@ void save_trace(const Trace& trace, const fs::path& dir) {
   } catch (const Error& e) {
     throw_runtime(dir.string() + ": cannot save an inconsistent trace: " + e.what());
   }
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    const bool is_trace = fs::is_regular_file(dir / "trace.json", ec);
-    const bool empty = fs::is_directory(dir, ec) && fs::is_empty(dir, ec);
-    if (!is_trace && !empty) {
-      throw_runtime(dir.string() +
-                    ": exists and is not a trace directory (no trace.json); "
-                    "not replacing it");
-    }
-  }
-  fs::path parent = dir.parent_path();
-  if (parent.empty()) parent = ".";
-  fs::create_directories(parent, ec);
-  if (ec)
-    throw_runtime(dir.string() + ": cannot create " + parent.string() + " (" + ec.message() + ")");
-  const std::string name = dir.filename().string();
-  const fs::path tmp = parent / (name + ".tmp-" + random_suffix());
-  const fs::path old = parent / (name + ".old-" + random_suffix());
-  fs::create_directory(tmp, ec);
-  if (ec)
-    throw_runtime(dir.string() + ": cannot create " + tmp.string() + " (" + ec.message() + ")");
-  try {
-    write_trace_files(trace, tmp);
-    bool moved_old = false;
-    if (fs::exists(dir, ec)) {
-      fs::rename(dir, old, ec);
-      if (ec)
-        throw_runtime(dir.string() + ": cannot move the old trace aside (" + ec.message() + ")");
-      moved_old = true;
-    }
-    fs::rename(tmp, dir, ec);
-    if (ec) {
-      const std::string why = ec.message();
-      if (moved_old) fs::rename(old, dir, ec);
-      throw_runtime(dir.string() + ": cannot write (" + why + ")");
-    }
-    if (moved_old) fs::remove_all(old, ec);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  replace_directory_atomic(dir, "trace.json", "trace",
+                           [&](const fs::path& tmp) { write_trace_files(trace, tmp); });
 }
 
 Trace load_trace(const fs::path& dir) {
@@ -738,6 +630,37 @@ Trace load_trace(const fs::path& dir) {
   }
   validate_trace(t, json_path.string());
   return t;
+}
+
+size_t trace_memory_bytes(const Trace& t) {
+  const auto bytes = [](const auto& v) { return v.size() * sizeof(v[0]); };
+  size_t n = bytes(t.tokens) + bytes(t.kl_per_position) + bytes(t.top1_agree) +
+             bytes(t.layer_rel_error) + bytes(t.k_heads);
+  for (const auto& s : t.token_texts) n += s.size();
+  for (const auto& v : t.q) n += bytes(v);
+  for (const auto& v : t.k) n += bytes(v);
+  const auto group_bytes = [&](const GroupStep& g) {
+    return bytes(g.kv_of_query) + bytes(g.key_norms) + bytes(g.active_query_heads);
+  };
+  for (const auto& g : t.groups) n += group_bytes(g);
+  for (const auto& step : t.group_steps)
+    for (const auto& g : step) n += group_bytes(g);
+  for (const auto& layer : t.masks)
+    for (const auto& m : layer) n += bytes(m.blocks);
+  for (const auto& step : t.mask_steps)
+    for (const auto& layer : step)
+      for (const auto& m : layer) n += bytes(m.blocks);
+  for (const auto& v : t.mask_density) n += bytes(v);
+  for (const auto& v : t.pattern_scores) n += bytes(v);
+  for (const auto& s : t.pattern_notes) n += s.size();
+  for (const auto& step : t.kv_steps) {
+    for (const auto& k : step) {
+      n += bytes(k.budgets) + bytes(k.lost_mass);
+      for (const auto& r : k.reasons) n += bytes(r);
+    }
+  }
+  for (const auto& d : t.next_token) n += bytes(d.ids) + bytes(d.logprobs);
+  return n;
 }
 
 }  // namespace attnscope

@@ -13,6 +13,7 @@
 #include "attnscope/model.h"
 #include "safetensors_writer.h"
 #include "test_support.h"
+#include "tiny_hf_model.h"
 
 namespace attnscope {
 namespace {
@@ -21,72 +22,8 @@ using json = nlohmann::json;
 
 constexpr uint32_t kSeed = 1234;
 
-// GPT-2 byte -> unicode map, written out from the format definition: printable bytes map to
-// themselves, the other 68 bytes to U+0100.. in byte order.
-std::string byte_token(int b) {
-  const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  int cp = b;
-  if (!printable) {
-    int n = 0;
-    for (int x = 0; x < b; ++x) {
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    }
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-constexpr int kTokenizerVocab = 260;  // 256 bytes + "he", "ll", "hell" + <|endoftext|>
-
-void write_tiny_tokenizer(const std::filesystem::path& path) {
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_token(b)] = b;
-  vocab["he"] = 256;
-  vocab["ll"] = 257;
-  vocab["hell"] = 258;
-  vocab["<|endoftext|>"] = 259;
-  const json tok = {{"version", "1.0"},
-                    {"truncation", nullptr},
-                    {"padding", nullptr},
-                    {"added_tokens",
-                     {{{"id", 259},
-                       {"content", "<|endoftext|>"},
-                       {"single_word", false},
-                       {"lstrip", false},
-                       {"rstrip", false},
-                       {"normalized", false},
-                       {"special", true}}}},
-                    {"normalizer", nullptr},
-                    {"pre_tokenizer",
-                     {{"type", "ByteLevel"},
-                      {"add_prefix_space", false},
-                      {"trim_offsets", true},
-                      {"use_regex", true}}},
-                    {"post_processor", nullptr},
-                    {"decoder",
-                     {{"type", "ByteLevel"},
-                      {"add_prefix_space", true},
-                      {"trim_offsets", true},
-                      {"use_regex", true}}},
-                    {"model",
-                     {{"type", "BPE"},
-                      {"dropout", nullptr},
-                      {"unk_token", nullptr},
-                      {"continuing_subword_prefix", nullptr},
-                      {"end_of_word_suffix", nullptr},
-                      {"fuse_unk", false},
-                      {"byte_fallback", false},
-                      {"vocab", vocab},
-                      {"merges", {"h e", "l l", "he ll"}}}}};
-  test::write_binary_file(path, tok.dump());
-}
+using test::write_tiny_tokenizer;
+constexpr int kTokenizerVocab = test::kTinyTokenizerVocab;
 
 // IEEE half bits of a float that is exactly representable as a normal half (or zero).
 uint16_t exact_half_bits(float v) {

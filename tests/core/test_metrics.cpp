@@ -1,9 +1,11 @@
 // Metrics: KL/argmax/log-prob/top-k on hand-computed logits, and head metrics (entropy, sink
 // mass, locality, induction retrieval score, row sampling, masks, grouping, decode keep sets)
-// on tiny hand-made traces against closed forms and a brute-force double-precision reference.
+// on tiny hand-made traces against closed forms and a brute-force double-precision reference;
+// their progress and cancel hooks; head badges on hand-made metrics.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -478,6 +480,93 @@ TEST(HeadMetrics, BadTracesFailCleanly) {
     bad.max_rows = 0;
     expect_error(ErrorKind::Usage, [&] { compute_head_metrics(good, bad); });
   }
+}
+
+TEST(HeadMetrics, ProgressCountsHeadsAndLeavesResultsUnchanged) {
+  Trace t = tiny_trace(kTokens, 4, 2, 4);
+  fill_random(t, 7, 1.0f);
+  t.q.push_back(t.q[0]);  // a second layer, so progress spans layers
+  t.k.push_back(t.k[0]);
+  t.k_heads.push_back(2);
+  t.model.n_layer = 2;
+  HeadMetricOptions o;
+  const auto plain = compute_head_metrics(t, o);
+  std::vector<double> fractions;
+  o.progress = [&](double f) { fractions.push_back(f); };
+  const auto with_progress = compute_head_metrics(t, o);
+  ASSERT_EQ(with_progress.size(), 8u);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(with_progress[i].entropy, plain[i].entropy) << i;
+    EXPECT_EQ(with_progress[i].retrieval_score, plain[i].retrieval_score) << i;
+  }
+  // One call per (layer, head), in increasing order: 1/8, 2/8, ..., 1.
+  ASSERT_EQ(fractions.size(), 8u);
+  for (size_t i = 0; i < fractions.size(); ++i) {
+    EXPECT_DOUBLE_EQ(fractions[i], static_cast<double>(i + 1) / 8.0);
+  }
+}
+
+TEST(HeadMetrics, CancelThrowsRuntimeCancelled) {
+  // 32 heads: more jobs than worker threads, so a cancel stops some of them.
+  Trace t = tiny_trace(kTokens, 32, 2, 4);
+  fill_random(t, 8, 1.0f);
+  auto expect_cancelled = [&](const HeadMetricOptions& o, const char* what) {
+    try {
+      compute_head_metrics(t, o);
+      ADD_FAILURE() << what << ": not cancelled";
+    } catch (const Error& e) {
+      EXPECT_EQ(static_cast<int>(e.kind()), static_cast<int>(ErrorKind::Runtime)) << what;
+      EXPECT_NE(std::string(e.what()).find("cancelled"), std::string::npos) << e.what();
+    }
+  };
+  std::atomic<bool> cancel{true};
+  HeadMetricOptions o;
+  o.cancel = &cancel;
+  expect_cancelled(o, "set before the call");
+  cancel = false;
+  int calls = 0;
+  o.progress = [&](double) {
+    ++calls;
+    cancel = true;  // after the first head
+  };
+  expect_cancelled(o, "set after the first head");
+  EXPECT_LT(calls, 32) << "heads went on after the cancel";
+  cancel = false;
+  o.progress = {};
+  EXPECT_EQ(compute_head_metrics(t, o).size(), 32u) << "an unset flag changes nothing";
+}
+
+TEST(HeadBadges, ThresholdsAreInclusiveAndIndependent) {
+  const HeadBadgeThresholds th;  // documented defaults
+  EXPECT_EQ(th.sink_mass, 0.6);
+  EXPECT_EQ(th.locality, 0.5);
+  EXPECT_EQ(th.retrieval_score, 0.2);
+  auto metrics = [](double sink, double local, double retrieval) {
+    HeadMetrics m;
+    m.entropy = 1.0;
+    m.sink_mass = sink;
+    m.locality = local;
+    m.retrieval_score = retrieval;
+    return m;
+  };
+  EXPECT_EQ(head_badges(metrics(0.1, 0.1, 0.01)), 0);
+  EXPECT_EQ(head_badges(metrics(0.6, 0.1, 0.01)), kBadgeSink);  // at the threshold
+  EXPECT_EQ(head_badges(metrics(std::nextafter(0.6, 0.0), 0.1, 0.01)), 0);
+  EXPECT_EQ(head_badges(metrics(0.1, 0.5, 0.01)), kBadgeLocal);
+  EXPECT_EQ(head_badges(metrics(0.1, 0.49, 0.01)), 0);
+  EXPECT_EQ(head_badges(metrics(0.1, 0.1, 0.2)), kBadgeRetrieval);
+  EXPECT_EQ(head_badges(metrics(0.1, 0.1, 0.19)), 0);
+  EXPECT_EQ(head_badges(metrics(0.9, 0.7, 0.3)), kBadgeSink | kBadgeLocal | kBadgeRetrieval);
+  EXPECT_EQ(head_badges(metrics(0.7, 0.1, 0.25)), kBadgeSink | kBadgeRetrieval);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(head_badges(metrics(nan, nan, nan)), 0) << "NaN never qualifies";
+  // Custom thresholds move each badge on its own.
+  HeadBadgeThresholds strict;
+  strict.sink_mass = 0.95;
+  strict.locality = 0.0;         // every head is local
+  strict.retrieval_score = 1.5;  // none can be
+  EXPECT_EQ(head_badges(metrics(0.9, 0.0, 1.0), strict), kBadgeLocal);
+  EXPECT_EQ(head_badges(metrics(0.95, 0.0, 1.0), strict), kBadgeSink | kBadgeLocal);
 }
 
 }  // namespace

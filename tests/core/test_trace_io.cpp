@@ -16,6 +16,8 @@
 #include "attnscope/npy.h"
 #include "attnscope/trace_io.h"
 #include "test_support.h"
+#include "trace_builders.h"
+#include "trace_compare.h"
 
 namespace fs = std::filesystem;
 using attnscope::Error;
@@ -24,195 +26,10 @@ using attnscope::Trace;
 
 namespace {
 
-constexpr int kLayers = 2, kHeads = 4, kKvHeads = 2, kDim = 8, kVocab = 100;
-constexpr int kPrompt = 9, kDecode = 3, kTokens = kPrompt + kDecode;
+using namespace attnscope::test::full_trace;  // kLayers, kHeads, ... of make_full_trace
+using attnscope::test::make_full_trace;
 
-std::vector<float> random_floats(std::mt19937& rng, size_t n) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-// Every field populated, with the awkward cases: invalid UTF-8 token text, NaN/inf metrics,
-// a next-token row shorter than the others, denormal and negative-zero floats.
-Trace make_trace(uint32_t seed) {
-  std::mt19937 rng(seed);
-  Trace t;
-  t.attnscope_version = "0.1.0";
-  t.created_at = "2026-11-24T07:00:00Z";
-  t.backend = "cpu (test)";
-  t.model = {"/models/tiny.gguf",
-             "ab12",
-             "llama",
-             "tiny",
-             kLayers,
-             kHeads,
-             kKvHeads,
-             kDim,
-             kVocab,
-             10000.0f};
-  t.variant = attnscope::VariantSpec::parse("pattern=window;positions=string");
-  for (int i = 0; i < kTokens; ++i) {
-    t.tokens.push_back(static_cast<int32_t>(rng() % kVocab));
-    t.token_texts.push_back(i == 2 ? std::string("\xe2\x82") : "tok" + std::to_string(i));
-  }
-  t.n_prompt = kPrompt;
-  for (int l = 0; l < kLayers; ++l) {
-    t.q.push_back(random_floats(rng, size_t{kTokens} * kHeads * kDim));
-    t.k.push_back(random_floats(rng, size_t{kTokens} * kKvHeads * kDim));
-    t.k_heads.push_back(kKvHeads);
-    t.groups.push_back({kKvHeads, {0, 0, 1, 1}, {1.5f, 2.25f}, {0, 2, 3}});
-    std::vector<attnscope::HeadMask> masks(kHeads);
-    masks[1].all_blocks = false;
-    masks[1].block = 4;
-    masks[1].n_qblocks = 3;
-    masks[1].n_kblocks = 3;
-    masks[1].blocks = {1, 0, 0, 1, 1, 0, 0, 1, 1};
-    masks[2].window = 5;
-    masks[2].sink_tokens = 2;
-    t.masks.push_back(masks);
-    t.mask_density.push_back({1.0f, 0.5f, 0.75f, 1.0f});
-    t.pattern_notes.push_back(l == 0 ? "query-aware D=0.03" : "");
-    t.pattern_scores.push_back(random_floats(rng, kHeads));
-    t.layer_rel_error.push_back(0.01f * static_cast<float>(l + 1));
-  }
-  t.q[0][5] = -0.0f;
-  t.k[1][3] = std::numeric_limits<float>::denorm_min();
-  t.string_shift = 3;
-  t.string_window = 2;
-  for (int s = 0; s < kDecode; ++s) {
-    std::vector<attnscope::GroupStep> gs;
-    std::vector<attnscope::KvStep> ks;
-    for (int l = 0; l < kLayers; ++l) {
-      gs.push_back({kKvHeads, {s % 2, 1, 0, 1}, {}});
-      attnscope::KvStep k;
-      k.position = kPrompt + s;
-      k.budgets = {6, 6};
-      for (int h = 0; h < kKvHeads; ++h) {
-        std::vector<uint8_t> r(static_cast<size_t>(k.position) + 1);
-        for (auto& x : r) x = static_cast<uint8_t>(rng() % 5);
-        k.reasons.push_back(r);
-      }
-      k.lost_mass = {0.125f, 0.0f};
-      ks.push_back(k);
-    }
-    t.group_steps.push_back(gs);
-    t.kv_steps.push_back(ks);
-  }
-  for (int i = 0; i < kTokens; ++i) {
-    attnscope::TopKDistribution d;
-    const int k = i == 4 ? 2 : 5;
-    for (int j = 0; j < k; ++j) {
-      d.ids.push_back(static_cast<int32_t>((i * 7 + j * 13) % kVocab));
-      d.logprobs.push_back(-0.1f * static_cast<float>(j + 1) - 1e-7f * static_cast<float>(i));
-    }
-    t.next_token.push_back(d);
-    t.kl_per_position.push_back(std::ldexp(1.0f, -i) / 3.0f);
-    t.top1_agree.push_back(static_cast<uint8_t>(i % 3 != 0));
-  }
-  t.metrics = {{"kl_mean", 0.1234567891234},
-               {"perplexity", std::numeric_limits<double>::quiet_NaN()},
-               {"inf_metric", -std::numeric_limits<double>::infinity()}};
-  t.timings = {{"prefill_seconds", 0.5}, {"kv_cache_bytes", 123456789.0}};
-  return t;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
-}
-
-bool same_double(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
-}
-
-void expect_same(const Trace& a, const Trace& b) {
-  EXPECT_EQ(a.schema_version, b.schema_version);
-  EXPECT_EQ(a.attnscope_version, b.attnscope_version);
-  EXPECT_EQ(a.created_at, b.created_at);
-  EXPECT_EQ(a.backend, b.backend);
-  EXPECT_EQ(a.model.path, b.model.path);
-  EXPECT_EQ(a.model.sha256, b.model.sha256);
-  EXPECT_EQ(a.model.architecture, b.model.architecture);
-  EXPECT_EQ(a.model.name, b.model.name);
-  EXPECT_EQ(a.model.n_layer, b.model.n_layer);
-  EXPECT_EQ(a.model.n_head, b.model.n_head);
-  EXPECT_EQ(a.model.n_head_kv, b.model.n_head_kv);
-  EXPECT_EQ(a.model.head_dim, b.model.head_dim);
-  EXPECT_EQ(a.model.vocab_size, b.model.vocab_size);
-  EXPECT_EQ(a.model.rope_theta, b.model.rope_theta);
-  EXPECT_TRUE(a.variant == b.variant) << a.variant.to_string() << " vs " << b.variant.to_string();
-  EXPECT_EQ(a.tokens, b.tokens);
-  EXPECT_EQ(a.token_texts, b.token_texts);
-  EXPECT_EQ(a.n_prompt, b.n_prompt);
-  ASSERT_EQ(a.q.size(), b.q.size());
-  for (size_t l = 0; l < a.q.size(); ++l) EXPECT_TRUE(same_bits(a.q[l], b.q[l])) << "q layer " << l;
-  ASSERT_EQ(a.k.size(), b.k.size());
-  for (size_t l = 0; l < a.k.size(); ++l) EXPECT_TRUE(same_bits(a.k[l], b.k[l])) << "k layer " << l;
-  EXPECT_EQ(a.k_heads, b.k_heads);
-  auto same_group = [](const attnscope::GroupStep& x, const attnscope::GroupStep& y) {
-    return x.n_kv == y.n_kv && x.kv_of_query == y.kv_of_query &&
-           same_bits(x.key_norms, y.key_norms) && x.active_query_heads == y.active_query_heads;
-  };
-  ASSERT_EQ(a.groups.size(), b.groups.size());
-  for (size_t l = 0; l < a.groups.size(); ++l) EXPECT_TRUE(same_group(a.groups[l], b.groups[l]));
-  ASSERT_EQ(a.group_steps.size(), b.group_steps.size());
-  for (size_t s = 0; s < a.group_steps.size(); ++s) {
-    ASSERT_EQ(a.group_steps[s].size(), b.group_steps[s].size());
-    for (size_t l = 0; l < a.group_steps[s].size(); ++l) {
-      EXPECT_TRUE(same_group(a.group_steps[s][l], b.group_steps[s][l])) << s << "," << l;
-    }
-  }
-  ASSERT_EQ(a.masks.size(), b.masks.size());
-  for (size_t l = 0; l < a.masks.size(); ++l) {
-    ASSERT_EQ(a.masks[l].size(), b.masks[l].size());
-    for (size_t h = 0; h < a.masks[l].size(); ++h) {
-      const auto &x = a.masks[l][h], &y = b.masks[l][h];
-      EXPECT_TRUE(x.sink_tokens == y.sink_tokens && x.window == y.window && x.block == y.block &&
-                  x.all_blocks == y.all_blocks && x.n_qblocks == y.n_qblocks &&
-                  x.n_kblocks == y.n_kblocks && x.blocks == y.blocks)
-          << "mask " << l << "," << h;
-    }
-  }
-  ASSERT_EQ(a.mask_density.size(), b.mask_density.size());
-  for (size_t l = 0; l < a.mask_density.size(); ++l)
-    EXPECT_TRUE(same_bits(a.mask_density[l], b.mask_density[l]));
-  EXPECT_EQ(a.pattern_notes, b.pattern_notes);
-  ASSERT_EQ(a.pattern_scores.size(), b.pattern_scores.size());
-  for (size_t l = 0; l < a.pattern_scores.size(); ++l)
-    EXPECT_TRUE(same_bits(a.pattern_scores[l], b.pattern_scores[l]));
-  EXPECT_EQ(a.string_shift, b.string_shift);
-  EXPECT_EQ(a.string_window, b.string_window);
-  ASSERT_EQ(a.kv_steps.size(), b.kv_steps.size());
-  for (size_t s = 0; s < a.kv_steps.size(); ++s) {
-    ASSERT_EQ(a.kv_steps[s].size(), b.kv_steps[s].size());
-    for (size_t l = 0; l < a.kv_steps[s].size(); ++l) {
-      const auto &x = a.kv_steps[s][l], &y = b.kv_steps[s][l];
-      EXPECT_EQ(x.position, y.position);
-      EXPECT_EQ(x.budgets, y.budgets);
-      EXPECT_EQ(x.reasons, y.reasons);
-      EXPECT_TRUE(same_bits(x.lost_mass, y.lost_mass));
-    }
-  }
-  ASSERT_EQ(a.next_token.size(), b.next_token.size());
-  for (size_t i = 0; i < a.next_token.size(); ++i) {
-    EXPECT_EQ(a.next_token[i].ids, b.next_token[i].ids) << "position " << i;
-    EXPECT_TRUE(same_bits(a.next_token[i].logprobs, b.next_token[i].logprobs)) << "position " << i;
-  }
-  EXPECT_TRUE(same_bits(a.kl_per_position, b.kl_per_position));
-  EXPECT_EQ(a.top1_agree, b.top1_agree);
-  EXPECT_TRUE(same_bits(a.layer_rel_error, b.layer_rel_error));
-  ASSERT_EQ(a.metrics.size(), b.metrics.size());
-  for (const auto& [k, v] : a.metrics) {
-    ASSERT_TRUE(b.metrics.count(k)) << k;
-    EXPECT_TRUE(same_double(v, b.metrics.at(k))) << k;
-  }
-  ASSERT_EQ(a.timings.size(), b.timings.size());
-  for (const auto& [k, v] : a.timings) {
-    ASSERT_TRUE(b.timings.count(k)) << k;
-    EXPECT_TRUE(same_double(v, b.timings.at(k))) << k;
-  }
-}
+using attnscope::test::expect_same;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -246,7 +63,7 @@ class TraceIoTest : public ::testing::Test {
   void SetUp() override {
     m_root = attnscope::test::make_temp_dir("trace_io");
     m_dir = m_root / "trace";
-    attnscope::save_trace(make_trace(7), m_dir);
+    attnscope::save_trace(make_full_trace(7), m_dir);
   }
   void TearDown() override {
     std::error_code ec;
@@ -262,7 +79,7 @@ class TraceIoTest : public ::testing::Test {
 };
 
 TEST_F(TraceIoTest, RoundTripIsLosslessBitForBit) {
-  const Trace original = make_trace(7);
+  const Trace original = make_full_trace(7);
   const Trace loaded = attnscope::load_trace(m_dir);
   expect_same(original, loaded);
   // Saving what was loaded and loading again is a fixed point.
@@ -286,7 +103,7 @@ TEST_F(TraceIoTest, MinimalTraceWithoutOptionalPartsRoundTrips) {
 }
 
 TEST_F(TraceIoTest, SaveReplacesATraceButNeverAnotherDirectory) {
-  Trace t = make_trace(8);
+  Trace t = make_full_trace(8);
   attnscope::save_trace(t, m_dir);  // replaces the trace of SetUp
   expect_same(t, attnscope::load_trace(m_dir));
   for (const auto& e : fs::directory_iterator(m_root)) {
@@ -305,7 +122,7 @@ TEST_F(TraceIoTest, SaveReplacesATraceButNeverAnotherDirectory) {
   // An inconsistent trace is refused before anything is written; the old trace survives.
   t.tokens.push_back(kVocab + 5);
   EXPECT_THROW(attnscope::save_trace(t, m_dir), Error);
-  expect_same(make_trace(8), attnscope::load_trace(m_dir));
+  expect_same(make_full_trace(8), attnscope::load_trace(m_dir));
 }
 
 TEST_F(TraceIoTest, TruncatedJsonFails) {
@@ -416,13 +233,13 @@ TEST_F(TraceIoTest, CorruptArrayContentsFail) {
   r.data[17] = 9;
   attnscope::write_npy(m_dir / "kv_reasons.npy", r.shape, r.data.data());
   expect_bad(m_dir, {"reasons", "[0, 4]"}, "reason 9");
-  attnscope::save_trace(make_trace(7), m_dir);
+  attnscope::save_trace(make_full_trace(7), m_dir);
   // A NaN query.
   auto q = attnscope::read_npy_f32(m_dir / "q_L1.npy");
   q.data[40] = std::numeric_limits<float>::quiet_NaN();
   attnscope::write_npy(m_dir / "q_L1.npy", q.shape, q.data.data());
   expect_bad(m_dir, {"q[1]", "finite"}, "NaN in q");
-  attnscope::save_trace(make_trace(7), m_dir);
+  attnscope::save_trace(make_full_trace(7), m_dir);
   // A next-token id beyond the vocabulary.
   auto ids = attnscope::read_npy_i32(m_dir / "next_token_ids.npy");
   ids.data[3] = kVocab;
@@ -457,6 +274,26 @@ TEST_F(TraceIoTest, RandomByteFlipsNeverCrash) {
     spit(m_dir / "kv_reasons.npy", npy_bytes);
   }
   EXPECT_GT(failures, kIterations / 3) << "flips should mostly be detected (loads " << loads << ")";
+}
+
+}  // namespace
+
+namespace {
+
+// trace_memory_bytes counts every payload element once: Q/K dominate, so adding one layer's
+// Q grows it by exactly that array's bytes, and the total is at least the Q/K bytes.
+TEST(TraceMemory, CountsPayloadBytes) {
+  Trace t = make_full_trace(5);
+  const size_t before = attnscope::trace_memory_bytes(t);
+  size_t qk = 0;
+  for (const auto& v : t.q) qk += v.size() * sizeof(float);
+  for (const auto& v : t.k) qk += v.size() * sizeof(float);
+  EXPECT_GT(before, qk);
+  t.q[0].resize(t.q[0].size() + 1000);
+  EXPECT_EQ(attnscope::trace_memory_bytes(t), before + 1000 * sizeof(float));
+  t.kv_steps.clear();
+  EXPECT_LT(attnscope::trace_memory_bytes(t), before + 1000 * sizeof(float));
+  EXPECT_EQ(attnscope::trace_memory_bytes(Trace{}), 0u);
 }
 
 }  // namespace

@@ -36,4 +36,8 @@ Trace load_trace(const std::filesystem::path& dir);
 // Throws Error(BadInput) "<where>: <field>: expected ...".
 void validate_trace(const Trace& trace, const std::string& where);
 
+// Bytes of the trace's payload in memory (array elements and strings, not container
+// overheads): what holding the trace costs, dominated by the per-layer Q/K.
+size_t trace_memory_bytes(const Trace& trace);
+
 }  // namespace attnscope

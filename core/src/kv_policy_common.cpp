@@ -1,7 +1,6 @@
 // Shared machinery of the KV-cache policies: parameter access, decision bookkeeping and the
 // numeric kernels (see kv_policy_common.h).
 #include "kv_policy_common.h"
-#include "simd_kernels.h"
 
 #include <cblas.h>
 
@@ -12,6 +11,7 @@
 #include <limits>
 
 #include "attnscope/error.h"
+#include "simd_kernels.h"
 #include "thread_pool.h"
 
 namespace attnscope::kvp {

@@ -75,8 +75,7 @@ void select_recent_plus_top(KvDecision& d, std::vector<std::vector<double>>& sco
     for (int j = recent_start; j < n; ++j) r[static_cast<size_t>(j)] = KeepReason::Recent;
     for (int j = 0; j < n; ++j)
       if (r[static_cast<size_t>(j)] == KeepReason::Evicted)
-        for (int h : heads)
-          score[static_cast<size_t>(h)][static_cast<size_t>(j)] = 0.0;
+        for (int h : heads) score[static_cast<size_t>(h)][static_cast<size_t>(j)] = 0.0;
     d.budgets[static_cast<size_t>(kv)] = recent + heavy;
   }
 }
@@ -231,8 +230,8 @@ class TovaPolicy final : public PolicyBase {
     std::vector<double> score(static_cast<size_t>(n), m_reduce == GroupReduce::Max ? -1.0 : 0.0);
     for (int h = 0; h < G.H; ++h) {
       const size_t kv = static_cast<size_t>(kv_of(ctx, h));
-      dot_block(ctx.q + (static_cast<size_t>(r) * G.H + h) * G.d, G.H * G.d, 1,
-                ctx.k + kv * G.d, G.Hkv * G.d, n, G.d, scale, row.data());
+      dot_block(ctx.q + (static_cast<size_t>(r) * G.H + h) * G.d, G.H * G.d, 1, ctx.k + kv * G.d,
+                G.Hkv * G.d, n, G.d, scale, row.data());
       masked_softmax(row.data(), n, n, keep.data());
       for (int j = 0; j < n; ++j) {
         auto& s = score[static_cast<size_t>(j)];

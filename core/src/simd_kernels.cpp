@@ -137,12 +137,12 @@ inline void mix32(UVec16& x) {
 // In place.
 inline void log_positive(Vec16& x) {
   IVec16 bits = (IVec16)x;
-  IVec16 e = ((bits >> 23) & 0xff) - 126;                 // x = m' * 2^e, m' in [0.5, 1)
-  bits = (bits & 0x007fffff) | 0x3f000000;               // m' as a float
+  IVec16 e = ((bits >> 23) & 0xff) - 126;   // x = m' * 2^e, m' in [0.5, 1)
+  bits = (bits & 0x007fffff) | 0x3f000000;  // m' as a float
   Vec16 m = (Vec16)bits;
-  const IVec16 small = m < 0.70710678118654752f;         // lanes: -1 where m' < sqrt(1/2)
-  e += small;                                            // e - 1 there
-  m = m + ((Vec16)(small & (IVec16)m)) - 1.0f;           // 2m' - 1 or m' - 1
+  const IVec16 small = m < 0.70710678118654752f;  // lanes: -1 where m' < sqrt(1/2)
+  e += small;                                     // e - 1 there
+  m = m + ((Vec16)(small & (IVec16)m)) - 1.0f;    // 2m' - 1 or m' - 1
   const Vec16 z = m * m;
   Vec16 y = 7.0376836292e-2f * m - 1.1514610310e-1f;
   y = y * m + 1.1676998740e-1f;

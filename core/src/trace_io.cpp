@@ -41,11 +41,10 @@ json metric_json(double v) {
 }
 
 json group_json(const GroupStep& g) {
-  return json{
-      {"n_kv", g.n_kv},
-      {"kv_of_query", g.kv_of_query},
-      {"key_norms", float_array(g.key_norms)},
-      {"active_query_heads", g.active_query_heads}};
+  return json{{"n_kv", g.n_kv},
+              {"kv_of_query", g.kv_of_query},
+              {"key_norms", float_array(g.key_norms)},
+              {"active_query_heads", g.active_query_heads}};
 }
 
 json mask_json(const HeadMask& m) {
@@ -308,8 +307,8 @@ struct Reader {
     g.key_norms = floats(at(v, f, "key_norms"), f + ".key_norms");
     // Optional: traces written before SQA recorded it have every head active.
     if (v.contains("active_query_heads")) {
-      g.active_query_heads = ints(v["active_query_heads"], f + ".active_query_heads", 0,
-                                  kMaxHeads - 1);
+      g.active_query_heads =
+          ints(v["active_query_heads"], f + ".active_query_heads", 0, kMaxHeads - 1);
     }
     return g;
   }

@@ -11,6 +11,7 @@
 
 #include "attnscope/error.h"
 #include "attnscope/variant_attention.h"
+#include "simd_kernels.h"
 #include "thread_pool.h"
 
 namespace attnscope {
@@ -131,25 +132,35 @@ class MapRows {
     }
     const auto h = static_cast<size_t>(req.head);
     m_mask = m_L < t.masks.size() && h < t.masks[m_L].size() ? &t.masks[m_L][h] : nullptr;
+    // Keys of every KV head packed once for all rows (a row reads the prefix it needs), instead
+    // of once per row: the packing would otherwise cost as much as the scores.
+    const int n_kv = t.k_heads[m_L], d = t.model.head_dim;
+    m_packed.resize(static_cast<size_t>(n_kv));
+    for (int kv = 0; kv < n_kv; ++kv) {
+      auto& p = m_packed[static_cast<size_t>(kv)];
+      p.resize(detail::packed_keys_size(T, d));
+      detail::pack_keys(t.k[m_L].data() + static_cast<size_t>(kv) * d, T, n_kv * d, d, p.data());
+    }
   }
 
-  // Per-thread buffers: probs [T], keep [T], sums [cols].
+  // Per-thread buffers: probs [T], keep [T], sums [cols], shifted [d].
   struct Scratch {
     std::vector<float> probs;
     std::vector<uint8_t> keep;
     std::vector<double> sums;  // mean: double so long bins stay exact
+    std::vector<float> shifted;
   };
   Scratch scratch() const {
     const auto T = static_cast<size_t>(m_t.n_tokens());
     return {std::vector<float>(T), std::vector<uint8_t>(T),
-            std::vector<double>(static_cast<size_t>(m_map.cols))};
+            std::vector<double>(static_cast<size_t>(m_map.cols)),
+            std::vector<float>(static_cast<size_t>(m_t.model.head_dim))};
   }
 
   // Output row bin r into out: [cols], zero on entry.
   void compute_bin(int r, float* out, Scratch& s) const {
     const int H = m_t.model.n_head, d = m_t.model.head_dim, n_kv = m_t.k_heads[m_L];
     const float* q = m_t.q[m_L].data();
-    const float* k = m_t.k[m_L].data();
     std::fill(s.sums.begin(), s.sums.end(), 0.0);
     const int i0 = m_map.row_edges[static_cast<size_t>(r)];
     const int size = m_map.row_edges[static_cast<size_t>(r) + 1] - i0;
@@ -181,8 +192,9 @@ class MapRows {
         }
         spec.keep = s.keep.data();
       }
-      variant_attention_row(q + (static_cast<size_t>(i) * H + m_req.head) * d, i, k, n_kv, kv, d,
-                            spec, s.probs.data());
+      variant_attention_row_on_packed(q + (static_cast<size_t>(i) * H + m_req.head) * d, i,
+                                      m_packed[static_cast<size_t>(kv)].data(), d, spec,
+                                      s.shifted.data(), s.probs.data());
       const int j_end = std::min(m_map.k_end, i + 1);
       for (int j = m_map.k_begin; j < j_end; ++j) {
         const float p = s.probs[static_cast<size_t>(j)];
@@ -230,6 +242,7 @@ class MapRows {
   std::vector<int> m_col_of;
   std::vector<const KvStep*> m_kv_at;
   const HeadMask* m_mask = nullptr;
+  std::vector<std::vector<float>> m_packed;  // [n_kv] packed keys of the layer (all T)
 };
 
 void throw_if_cancelled(const std::atomic<bool>* cancel) {
@@ -238,16 +251,19 @@ void throw_if_cancelled(const std::atomic<bool>* cancel) {
 
 }  // namespace
 
-PooledMap compute_map(const Trace& t, const MapRequest& req) {
+PooledMap compute_map(const Trace& t, const MapRequest& req, const std::atomic<bool>* cancel) {
+  throw_if_cancelled(cancel);
   PooledMap map = shaped_map(t, req);
   const MapRows rows(t, req, map);
   ThreadPool pool(0);
   pool.parallel_for(0, map.rows, 1, [&](int lo, int hi) {
     MapRows::Scratch s = rows.scratch();
     for (int r = lo; r < hi; ++r) {
+      throw_if_cancelled(cancel);
       rows.compute_bin(r, map.values.data() + static_cast<size_t>(r) * map.cols, s);
     }
   });
+  throw_if_cancelled(cancel);
   return map;
 }
 

@@ -301,22 +301,15 @@ std::vector<HeadMetrics> compute_head_metrics(const Trace& trace,
         }
       }
       const float* q_row = &trace.q[l][(static_cast<size_t>(i) * H + h) * d];
-      // Same arithmetic as variant_attention_row (which packs keys per call), with each KV
-      // head's keys packed once per job instead of once per row.
+      // Each KV head's keys are packed once per job instead of once per row.
       std::vector<float>& packed = packed_of[kv];
       if (packed.empty()) {
         packed.resize(detail::packed_keys_size(T, d));
         detail::pack_keys(trace.k[l].data() + static_cast<size_t>(kv) * d, T, n_kv * d, d,
                           packed.data());
       }
-      const float* q_shift = nullptr;
-      if (spec.string_shift > 0 && i >= spec.string_shift) {
-        detail::rotate_by(q_row, d, spec.string_window - spec.string_shift, spec.rope_theta,
-                          shifted.data());
-        q_shift = shifted.data();
-      }
-      detail::variant_attention_row_packed(q_row, q_shift, i, packed.data(), d, spec.mask,
-                                           spec.string_shift, spec.keep, probs.data());
+      variant_attention_row_on_packed(q_row, i, packed.data(), d, spec, shifted.data(),
+                                      probs.data());
 
       double e = 0, sm = 0, lm = 0;
       for (int j = 0; j <= i; ++j) {

@@ -100,14 +100,19 @@ void variant_attention_row(const float* q_row, int pos, const float* k, int n_kv
   packed.resize(detail::packed_keys_size(n_key, head_dim));
   detail::pack_keys(k + static_cast<size_t>(kv) * head_dim, n_key, n_kv * head_dim, head_dim,
                     packed.data());
+  shifted.resize(static_cast<size_t>(head_dim));
+  variant_attention_row_on_packed(q_row, pos, packed.data(), head_dim, spec, shifted.data(), probs);
+}
+
+void variant_attention_row_on_packed(const float* q_row, int pos, const float* packed, int head_dim,
+                                     const VariantRowSpec& spec, float* shifted, float* probs) {
   const float* q_shift = nullptr;
   if (spec.string_shift > 0 && pos >= spec.string_shift) {
-    shifted.resize(head_dim);
     detail::rotate_by(q_row, head_dim, spec.string_window - spec.string_shift, spec.rope_theta,
-                      shifted.data());
-    q_shift = shifted.data();
+                      shifted);
+    q_shift = shifted;
   }
-  detail::variant_attention_row_packed(q_row, q_shift, pos, packed.data(), head_dim, spec.mask,
+  detail::variant_attention_row_packed(q_row, q_shift, pos, packed, head_dim, spec.mask,
                                        spec.string_shift, spec.keep, probs);
 }
 

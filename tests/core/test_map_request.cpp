@@ -527,6 +527,24 @@ TEST(ComputeMaps, CancelThrowsAndBadRequestsFailFirst) {
   EXPECT_EQ(progress_calls, 0);
 }
 
+TEST(ComputeMap, CancelFlagStopsItAndAClearFlagChangesNothing) {
+  const Trace t = rich_trace(3);
+  for (const MapRequest& r : many_requests()) {
+    std::atomic<bool> clear{false};
+    const attnscope::PooledMap with = attnscope::compute_map(t, r, &clear);
+    const attnscope::PooledMap without = attnscope::compute_map(t, r);
+    ASSERT_EQ(with.values, without.values);
+    std::atomic<bool> set{true};
+    try {
+      attnscope::compute_map(t, r, &set);
+      ADD_FAILURE() << "not cancelled";
+    } catch (const attnscope::Error& e) {
+      EXPECT_EQ(e.kind(), attnscope::ErrorKind::Runtime);
+      EXPECT_NE(std::string(e.what()).find("cancelled"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(DifferenceMap, IsBMinusAOverTheSameBins) {
   const Trace ta = rich_trace(1), tb = rich_trace(2);
   MapRequest r;

@@ -53,7 +53,10 @@ struct PooledMap {
 // trace holds no Q/K for the layer. With sample_rows > 0, max and mean reduce over the sampled
 // rows of each bin only (see MapRequest::sample_rows) and `sampled` says whether any was skipped;
 // a negative sample_rows is Error(Usage).
-PooledMap compute_map(const Trace& trace, const MapRequest& request);
+// `cancel` (optional) is polled before each output row bin; when set, Error(Runtime)
+// "cancelled" is thrown (a view that moved on stops paying for a 32k-token exact map).
+PooledMap compute_map(const Trace& trace, const MapRequest& request,
+                      const std::atomic<bool>* cancel = nullptr);
 
 // Many maps of one trace (e.g. a thumbnail of every head): the same results as compute_map for
 // each request (bit for bit), computed in parallel across requests with each request's rows on

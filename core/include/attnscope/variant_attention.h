@@ -24,4 +24,11 @@ struct VariantRowSpec {
 void variant_attention_row(const float* q_row, int pos, const float* k, int n_kv, int kv,
                            int head_dim, const VariantRowSpec& spec, float* probs);
 
+// The same row on keys packed once for many rows (maps, head metrics): packed holds the KV
+// head's keys laid out by detail::pack_keys (simd_kernels.h) for at least pos + 1 positions;
+// shifted: [head_dim] scratch for STRING's re-rotated query. Bit-identical to
+// variant_attention_row, which packs per call and then calls this.
+void variant_attention_row_on_packed(const float* q_row, int pos, const float* packed, int head_dim,
+                                     const VariantRowSpec& spec, float* shifted, float* probs);
+
 }  // namespace attnscope

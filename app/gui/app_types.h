@@ -1,6 +1,7 @@
-// Immutable values passed between the GUI thread and its workers: a loaded model, a finished
-// run, a heatmap ready to draw. Workers create them once; everyone else only reads them through
-// shared_ptr<const ...>, so they can cross threads without locks.
+// Immutable values passed between the GUI thread and its workers: a loaded model, a session
+// (the traces of one run plus needle and throughput results), per-trace head analyses and
+// pooled maps. Workers create them once; everyone else reads them through shared_ptr<const>,
+// so they cross threads without locks, and a failed job never touches the current ones.
 #pragma once
 
 #include <QMetaType>
@@ -11,8 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "attnscope/capture.h"
+#include "attnscope/map_request.h"
+#include "attnscope/metrics.h"
 #include "attnscope/model.h"
+#include "attnscope/needle.h"
+#include "attnscope/throughput.h"
+#include "attnscope/trace.h"
 
 namespace attnscope::app {
 
@@ -23,38 +28,61 @@ struct LoadedModel {
 };
 using LoadedModelPtr = std::shared_ptr<const LoadedModel>;
 
-struct RunResult {
-  LoadedModelPtr model;                            // the model the run used (kept alive with it)
-  std::string prompt;                              // UTF-8 text as submitted
-  std::vector<int32_t> tokens;                     // [T] prompt ids, BOS included when added
-  QStringList tokenLabels;                         // [T] display text of each token
-  std::shared_ptr<const RecordedCapture> capture;  // per-layer Q/K/V of the prefill
-  QString device;                                  // backend device name
-  double runSeconds = 0;                           // wall time of the prefill forward
-  int nTokens() const { return static_cast<int>(tokens.size()); }
-};
-using RunResultPtr = std::shared_ptr<const RunResult>;
+using TracePtr = std::shared_ptr<const Trace>;
+using PooledMapPtr = std::shared_ptr<const PooledMap>;
 
-// One head's attention map ready for display. When T exceeds the display limit, query and key
-// positions are grouped into blocks of `blockSize` tokens and each cell holds the block maximum.
-struct HeatmapData {
-  RunResultPtr run;
-  int layer = 0;
-  int head = 0;
-  int nTokens = 0;    // T
-  int blockSize = 1;  // tokens per cell along each axis (1 = one cell per token)
-  int cells = 0;      // cells per axis = ceil(T / blockSize)
-  // [cells, cells] row-major, row = query block, column = key block. NaN marks cells above the
-  // causal diagonal (never attended), so they can be drawn transparent.
-  std::vector<float> values;
-  float maxValue = 0;          // largest finite value
-  float minPositiveValue = 0;  // smallest value > 0 (log colour scale floor)
-  float at(int row, int col) const { return values[static_cast<size_t>(row) * cells + col]; }
+// Everything one session shows. A new run, an opened session directory or a new needle /
+// throughput result produces a new SessionData; traces are shared between them, never copied.
+struct SessionData {
+  std::string prompt;  // UTF-8 text the run tokenized (empty when unknown)
+  int decodeSteps = 0;
+  double runSeconds = 0;
+  std::vector<TracePtr> traces;  // [baseline, variants...]; may be empty (no run yet)
+  std::vector<NeedleResult> needle;
+  std::vector<ThroughputResult> throughput;
+  QStringList tokenLabels;  // [T] display text of every token (token_labels.h)
+  QString savedPath;        // directory it was opened from or last saved to; empty = unsaved
+  bool modified = false;    // results added since it was opened or saved
+
+  int traceCount() const { return static_cast<int>(traces.size()); }
+  bool hasRun() const { return !traces.empty(); }
+  const Trace& baseline() const { return *traces.front(); }
+  int nTokens() const { return traces.empty() ? 0 : traces.front()->n_tokens(); }
+  int nLayers() const { return traces.empty() ? 0 : traces.front()->model.n_layer; }
+  int nHeads() const { return traces.empty() ? 0 : traces.front()->model.n_head; }
+  // "baseline" / the variant's display name, for menus, legends and file names.
+  QString traceName(int index) const;
 };
-using HeatmapDataPtr = std::shared_ptr<const HeatmapData>;
+using SessionDataPtr = std::shared_ptr<const SessionData>;
+
+// Per-trace head overview: a thumbnail and metrics for every (layer, head), computed off the
+// GUI thread after a run or an open (thumbnails first, so the head grid draws early).
+struct TraceAnalysis {
+  TracePtr trace;
+  int nLayers = 0, nHeads = 0;
+  // [L*H] in (layer, head) order; empty until computed.
+  std::vector<PooledMap> thumbnails;
+  float thumbnailMax = 0;                // largest value over all thumbnails (shared colour scale)
+  float thumbnailMinPositive = 0;        // smallest positive value (log colour floor)
+  bool thumbnailsSampled = false;        // long prompts: rows sampled per bin (MapRequest)
+  std::vector<HeadMetrics> headMetrics;  // [L*H] in (layer, head) order; empty until computed
+  std::vector<uint8_t> badges;           // [L*H] HeadBadge flags (metrics.h)
+  HeadMetricOptions metricOptions;       // what the metrics were computed with
+  double seconds = 0;                    // wall time of the analysis so far
+  bool hasThumbnails() const { return !thumbnails.empty(); }
+  bool hasMetrics() const { return !headMetrics.empty(); }
+  const PooledMap& thumbnail(int layer, int head) const {
+    return thumbnails[static_cast<size_t>(layer) * nHeads + head];
+  }
+  const HeadMetrics& metrics(int layer, int head) const {
+    return headMetrics[static_cast<size_t>(layer) * nHeads + head];
+  }
+};
+using TraceAnalysisPtr = std::shared_ptr<const TraceAnalysis>;
 
 }  // namespace attnscope::app
 
 Q_DECLARE_METATYPE(attnscope::app::LoadedModelPtr)
-Q_DECLARE_METATYPE(attnscope::app::RunResultPtr)
-Q_DECLARE_METATYPE(attnscope::app::HeatmapDataPtr)
+Q_DECLARE_METATYPE(attnscope::app::SessionDataPtr)
+Q_DECLARE_METATYPE(attnscope::app::TraceAnalysisPtr)
+Q_DECLARE_METATYPE(attnscope::app::PooledMapPtr)

@@ -3,10 +3,13 @@
 // damages an existing file.
 #pragma once
 
+#include <QSize>
 #include <QString>
+#include <functional>
 #include <optional>
 
 class QCustomPlot;
+class QPainter;
 
 namespace attnscope::app {
 
@@ -25,5 +28,11 @@ struct PlotExportOptions {
 
 // Returns an empty string on success, else "<path>: <what went wrong>".
 QString exportPlot(QCustomPlot& plot, const QString& path, const PlotExportOptions& options);
+
+// The same for a custom-painted figure: `paint` draws the figure into a painter whose logical
+// size is `size` (device pixels are scaled for PNG; SVG/PDF get vectors). Atomic like
+// exportPlot.
+QString exportPainted(const std::function<void(QPainter&, const QSize&)>& paint, QSize size,
+                      const QString& path, const PlotExportOptions& options);
 
 }  // namespace attnscope::app

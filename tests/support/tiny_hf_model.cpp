@@ -1,8 +1,8 @@
 // Tiny HF model directory for tests: see tiny_hf_model.h.
 #include "tiny_hf_model.h"
 
-#include <nlohmann/json.hpp>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
 

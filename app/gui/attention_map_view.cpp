@@ -550,12 +550,9 @@ void AttentionMapView::applyPalette() {
   updateOverlays();
 }
 
-void AttentionMapView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) {
-    applyPalette();
-    m_plot->replot();
-  }
+void AttentionMapView::themeChanged() {
+  applyPalette();
+  m_plot->replot();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -724,10 +721,21 @@ void AttentionMapView::onMouseMove(QMouseEvent* event) {
   } else {
     QToolTip::showText(m_plot->mapToGlobal(pos.toPoint()), text, m_plot);
   }
+  // The row's token is the one being looked at: every other view marks it (as Compare does).
+  if (m_session && query >= 0 && query < m_session->nTokens()) {
+    m_hoverSetByUs = query;
+    selection()->setHoverToken(query);
+  }
 }
 
 bool AttentionMapView::eventFilter(QObject* watched, QEvent* event) {
-  if (watched == m_plot && event->type() == QEvent::Leave) QToolTip::hideText();
+  if (watched == m_plot && event->type() == QEvent::Leave) {
+    QToolTip::hideText();
+    if (m_hoverSetByUs >= 0 && selection()->hoverToken() == m_hoverSetByUs) {
+      selection()->setHoverToken(-1);
+    }
+    m_hoverSetByUs = -1;
+  }
   if (watched == m_plot && event->type() == QEvent::Resize)
     scheduleRequest(kDebounceMs);  // resolution follows the size
   return FigureView::eventFilter(watched, event);

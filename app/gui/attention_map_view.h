@@ -86,7 +86,7 @@ class AttentionMapView : public FigureView {
   void mapShown();
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
   bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
@@ -131,6 +131,7 @@ class AttentionMapView : public FigureView {
   TracePtr m_trace;      // the selected trace
   QStringList m_labels;  // [T] display text of the selected trace's tokens
   PooledMapPtr m_shown;
+  int m_hoverSetByUs = -1;  // the hover token this view set (cleared when the mouse leaves)
   TracePtr m_shownTrace;
   int m_shownTraceIndex = -1, m_shownLayer = -1, m_shownHead = -1;
   bool m_shownMean = false;

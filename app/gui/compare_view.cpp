@@ -244,12 +244,9 @@ void CompareView::applyPalette() {
   updateOverlays();
 }
 
-void CompareView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) {
-    applyPalette();
-    m_plot->replot();
-  }
+void CompareView::themeChanged() {
+  applyPalette();
+  m_plot->replot();
 }
 
 void CompareView::requestWhenUseful() {

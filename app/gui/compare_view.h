@@ -84,7 +84,7 @@ class CompareView : public FigureView {
   QCPColorScale* differenceScale() const { return m_diffScale; }
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
   void resizeEvent(QResizeEvent* event) override;
   void showEvent(QShowEvent* event) override;
   bool eventFilter(QObject* watched, QEvent* event) override;

@@ -6,6 +6,8 @@
 #include <exception>
 #include <new>
 
+#include "plot_style.h"
+
 namespace attnscope::app {
 
 FigureView::FigureView(const AppContext& context, QWidget* parent)
@@ -40,6 +42,11 @@ void FigureView::contextMenuEvent(QContextMenuEvent* event) {
   QAction* chosen = menu.exec(event->globalPos());
   if (chosen == figure) emit exportFigureRequested();
   if (chosen == dataAction) emit exportDataRequested();
+}
+
+void FigureView::changeEvent(QEvent* event) {
+  QWidget::changeEvent(event);
+  if (isThemeChange(event)) themeChanged();
 }
 
 QString errorText(const std::function<void()>& write) {

@@ -62,6 +62,10 @@ class FigureView : public QWidget {
 
  protected:
   void contextMenuEvent(QContextMenuEvent* event) override;
+  // Calls themeChanged() on a palette or style change (the system switched light/dark).
+  void changeEvent(QEvent* event) override;
+  // Restyle and redraw with the new palette (plot_style.h); default: nothing.
+  virtual void themeChanged() {}
   SessionController* controller() const { return m_context.controller; }
   SelectionModel* selection() const { return m_context.selection; }
   MapService* maps() const { return m_context.maps; }

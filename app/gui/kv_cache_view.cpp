@@ -151,12 +151,9 @@ void KvCacheView::applyPalette() {
   updateOverlays();
 }
 
-void KvCacheView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) {
-    applyPalette();
-    m_plot->replot();
-  }
+void KvCacheView::themeChanged() {
+  applyPalette();
+  m_plot->replot();
 }
 
 bool KvCacheView::eventFilter(QObject* watched, QEvent* event) {

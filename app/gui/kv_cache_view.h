@@ -76,7 +76,7 @@ class KvCacheView : public FigureView {
   QCPAxisRect* budgetRect() const { return m_fig.budgetRect; }
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
   bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:

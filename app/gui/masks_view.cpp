@@ -685,12 +685,9 @@ void MasksView::applyPalette() {
   updateMarks();
 }
 
-void MasksView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) {
-    applyPalette();
-    m_plot->replot();
-  }
+void MasksView::themeChanged() {
+  applyPalette();
+  m_plot->replot();
 }
 
 QString MasksView::figureName() const {

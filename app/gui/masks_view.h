@@ -75,7 +75,7 @@ class MasksView : public FigureView {
   QString maskDescription(int query, int key) const;
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
 
  private:
   void onSession();

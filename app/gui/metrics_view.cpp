@@ -400,11 +400,8 @@ void MetricsView::showEvent(QShowEvent* event) {
   fitQualityTable();
 }
 
-void MetricsView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (event->type() == QEvent::PaletteChange || event->type() == QEvent::StyleChange) {
-    rebuildFigure();
-  }
+void MetricsView::themeChanged() {
+  rebuildFigure();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ class MetricsView : public FigureView {
   std::vector<DrawnCell> drawnNeedleCells() const;
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
   void showEvent(QShowEvent* event) override;
   bool eventFilter(QObject* watched, QEvent* event) override;
 

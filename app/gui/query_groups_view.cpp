@@ -216,12 +216,9 @@ void QueryGroupsView::applyPalette() {
   updateOverlays();
 }
 
-void QueryGroupsView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) {
-    applyPalette();
-    m_plot->replot();
-  }
+void QueryGroupsView::themeChanged() {
+  applyPalette();
+  m_plot->replot();
 }
 
 bool QueryGroupsView::eventFilter(QObject* watched, QEvent* event) {

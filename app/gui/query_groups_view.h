@@ -71,7 +71,7 @@ class QueryGroupsView : public FigureView {
   QCPAxisRect* stepsRect() const { return m_stepsRect; }
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
   bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:

@@ -158,9 +158,8 @@ ThroughputView::ThroughputView(const AppContext& context, QWidget* parent)
 
 ThroughputView::~ThroughputView() = default;
 
-void ThroughputView::changeEvent(QEvent* event) {
-  FigureView::changeEvent(event);
-  if (isThemeChange(event)) rebuild();
+void ThroughputView::themeChanged() {
+  rebuild();
 }
 
 void ThroughputView::onSessionChanged() {

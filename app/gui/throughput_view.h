@@ -63,7 +63,7 @@ class ThroughputView : public FigureView {
   QStringList messages() const { return m_messages; }
 
  protected:
-  void changeEvent(QEvent* event) override;
+  void themeChanged() override;
 
  private:
   struct BarInfo {

@@ -28,6 +28,7 @@
 #include "attnscope/metrics.h"
 #include "attnscope/session.h"
 #include "attnscope/variant_engine.h"
+#include "json_fields.h"
 #include "sha256.h"
 
 namespace attnscope {
@@ -329,15 +330,6 @@ std::string valid_utf8(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string utc_now_iso8601() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Records of a run whose parts are all the identity (no hook installed).

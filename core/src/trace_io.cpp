@@ -208,47 +208,10 @@ void write_trace_files(const Trace& t, const fs::path& tmp) {
 // ------------------------------------------------------------------------------------------
 // Reading: typed accessors that name the field on failure.
 
-struct Reader {
-  std::string file;  // "<dir>/trace.json"
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw_bad_input(file + ": " + field, what);
-  }
-  const json& at(const json& obj, const std::string& field, const char* key) const {
-    if (!obj.is_object()) fail(field, "expected an object");
-    auto it = obj.find(key);
-    if (it == obj.end()) fail(field.empty() ? key : field + "." + key, "missing required field");
-    return *it;
-  }
-  static std::string sub(const std::string& field, const char* key) {
-    return field.empty() ? std::string(key) : field + "." + key;
-  }
-  const json& arr(const json& v, const std::string& field) const {
-    if (!v.is_array()) fail(field, "expected an array");
-    return v;
-  }
-  int64_t integer(const json& v, const std::string& field, int64_t lo, int64_t hi) const {
-    int64_t x = 0;
-    if (v.is_number_unsigned()) {
-      const auto u = v.get<uint64_t>();
-      x = u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-              ? std::numeric_limits<int64_t>::max()
-              : static_cast<int64_t>(u);
-    } else if (v.is_number_integer()) {
-      x = v.get<int64_t>();
-    } else {
-      fail(field,
-           "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    }
-    if (x < lo || x > hi) {
-      fail(field, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                      "], got " + std::to_string(x));
-    }
-    return x;
-  }
-  int i32(const json& v, const std::string& field, int64_t lo = std::numeric_limits<int32_t>::min(),
-          int64_t hi = std::numeric_limits<int32_t>::max()) const {
-    return static_cast<int>(integer(v, field, lo, hi));
-  }
+// The shared typed accessors (json_fields.h) plus the trace's own kinds of values.
+struct Reader : JsonFields {
+  using JsonFields::JsonFields;
+  const json& arr(const json& v, const std::string& field) const { return array(v, field); }
   float f32(const json& v, const std::string& field) const {
     if (!v.is_number()) fail(field, "expected a finite number");
     const double x = v.get<double>();
@@ -266,25 +229,6 @@ struct Reader {
       if (s == "-inf") return -std::numeric_limits<double>::infinity();
     }
     fail(field, "expected a number or \"nan\", \"inf\", \"-inf\"");
-  }
-  std::string str(const json& v, const std::string& field) const {
-    if (!v.is_string()) fail(field, "expected a string");
-    return v.get<std::string>();
-  }
-  bool boolean(const json& v, const std::string& field) const {
-    if (!v.is_boolean()) fail(field, "expected true or false");
-    return v.get<bool>();
-  }
-  std::string text(const json& v, const std::string& field) const {
-    if (v.is_string()) return v.get<std::string>();
-    if (v.is_object() && v.size() == 1 && v.contains("base64")) {
-      std::vector<uint8_t> bytes;
-      if (!base64_decode(str(v.at("base64"), field + ".base64"), bytes)) {
-        fail(field + ".base64", "expected base64 text");
-      }
-      return std::string(bytes.begin(), bytes.end());
-    }
-    fail(field, "expected a string or {\"base64\": ...}");
   }
   std::vector<float> floats(const json& v, const std::string& field) const {
     arr(v, field);
@@ -609,7 +553,7 @@ void save_trace(const Trace& trace, const fs::path& dir) {
 
 Trace load_trace(const fs::path& dir) {
   const fs::path json_path = dir / "trace.json";
-  const Reader r{json_path.string()};
+  const Reader r(json_path.string());
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw_bad_input(dir.string(), "expected a trace directory");
   if (!fs::is_regular_file(json_path, ec)) throw_bad_input(json_path.string(), "missing file");

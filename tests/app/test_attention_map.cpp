@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
+#include <QApplication>
 #include <QDir>
 #include <QFile>
 #include <QSignalSpy>
@@ -280,6 +281,14 @@ TEST(AttentionMap, HoverCrosshairQueryRowAndClicks) {
                   static_cast<int>(plot->yAxis->coordToPixel(20.5)));
   QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier, at);
   EXPECT_EQ(w->selection()->queryToken(), 20);
+  // Hovering a cell makes its query row's token the shared hover token (every view marks it);
+  // leaving the map clears it.
+  QTest::mouseMove(plot, QPoint(static_cast<int>(plot->xAxis->coordToPixel(2.5)),
+                                static_cast<int>(plot->yAxis->coordToPixel(17.5))));
+  ASSERT_TRUE(test::waitFor([&] { return w->selection()->hoverToken() == 17; }));
+  QEvent leave(QEvent::Leave);
+  QApplication::sendEvent(plot, &leave);
+  EXPECT_EQ(w->selection()->hoverToken(), -1);
   // Double-click resets the zoom.
   view->zoomTo(5, 15, 0, 10);
   EXPECT_LT(plot->xAxis->range().size(), 11);

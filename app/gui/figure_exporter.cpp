@@ -59,7 +59,11 @@ ExportAllResult exportAllFigures(const QList<FigureView*>& views, const QString&
     return result;
   }
   for (FigureView* view : views) {
-    if (!view || !view->hasFigure()) continue;
+    if (!view) continue;
+    if (!view->hasFigure()) {
+      result.skipped << view->viewTitle();
+      continue;
+    }
     const PlotExportOptions viewOptions = optionsForView(*view, options);
     for (const QString& format : formats) {
       const QString path = QDir(folder).filePath(FigureView::figureFileStem(view->figureName()) +
@@ -209,8 +213,13 @@ void FigureExporter::exportAll(const QList<FigureView*>& views) {
     emit failed(tr("Some exports failed"), result.errors.join(QLatin1Char('\n')));
   }
   if (!result.written.isEmpty()) {
-    emit succeeded(tr("Exported %n file(s) to %1", "", static_cast<int>(result.written.size()))
-                       .arg(QDir::toNativeSeparators(dir)));
+    QString message = tr("Exported %n file(s) to %1", "", static_cast<int>(result.written.size()))
+                          .arg(QDir::toNativeSeparators(dir));
+    if (!result.skipped.isEmpty()) {
+      message += tr("; skipped (nothing to show yet; open the tab once): %1")
+                     .arg(result.skipped.join(QStringLiteral(", ")));
+    }
+    emit succeeded(message);
   } else if (result.errors.isEmpty()) {
     emit failed(tr("Nothing to export"),
                 tr("export all: no view has a figure yet (run a prompt first)"));

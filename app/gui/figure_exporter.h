@@ -24,6 +24,8 @@ inline constexpr int kDefaultFigureHeight = 800;
 struct ExportAllResult {
   QStringList written;  // file paths
   QStringList errors;   // one message each
+  QStringList skipped;  // titles of views that had no figure (e.g. a tab whose maps of a long
+                        // prompt are computed only once it is shown)
 };
 
 // Writes <folder>/<figureName>.<format> for every view with a figure, for each format in

@@ -106,6 +106,7 @@ TEST(MainWindow, ExportsEveryFigureAndItsDataAsValidFiles) {
       PlotExportOptions{});
   EXPECT_TRUE(result.errors.isEmpty()) << result.errors.join(QLatin1Char('\n')).toStdString();
   EXPECT_EQ(result.written.size(), 3 * w->views().size()) << "every view has a figure";
+  EXPECT_TRUE(result.skipped.isEmpty()) << result.skipped.join(QLatin1Char(',')).toStdString();
   for (const QString& path : result.written) {
     QString why;
     const QString suffix = QFileInfo(path).suffix();

@@ -28,7 +28,7 @@ void ThreadPool::run_chunks() {
     const std::function<void(int, int)>* fn = nullptr;
     {
       std::lock_guard<std::mutex> lock(m_mutex);
-      if (m_next >= m_end || m_error) return;
+      if (m_next >= m_end || m_error || m_fn == nullptr) return;
       lo = m_next;
       hi = std::min(m_end, lo + m_grain);
       m_next = hi;
@@ -88,6 +88,9 @@ void ThreadPool::parallel_for(int begin, int end, int grain,
     // Workers that woke for this generation finish their chunk before we return; a worker
     // that has not woken yet will find the range exhausted and do nothing.
     m_done.wait(lock, [&] { return m_active == 0 && (m_next >= m_end || m_error); });
+    // After an exception chunks may be left: mark the range exhausted before clearing the job,
+    // or a worker that wakes late for this generation would run a chunk with no function.
+    m_next = m_end;
     m_fn = nullptr;
     error = m_error;
     m_error = nullptr;

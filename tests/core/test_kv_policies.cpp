@@ -7,7 +7,6 @@
 #include <cmath>
 #include <map>
 #include <numeric>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "attnscope/kv_policies.h"
 #include "attnscope/variant_parts.h"
 #include "attnscope/variant_spec.h"
+#include "kv_policy_fixtures.h"
 
 namespace attnscope {
 namespace {
@@ -24,124 +24,13 @@ namespace {
 constexpr int kH = 4, kHkv = 2, kD = 6, kG = kH / kHkv;
 constexpr double kPoolTol = 1e-12;  // pooling is exact double arithmetic on small integers
 
-using Set = std::set<int>;
+using namespace test;  // kv_policy_fixtures: KvQk, make_policy, kept_set, range, unite, ...
+using Set = PositionSet;
 
-std::string show(const Set& s) {
-  std::string out = "{";
-  for (int j : s) out += std::to_string(j) + ",";
-  return out + "}";
-}
-
-// Deterministic uniform values in [-scale, scale] (raw mt19937 output: portable).
-std::vector<float> random_tensor(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>((rng() / 4294967296.0 * 2.0 - 1.0) * scale);
-  return v;
-}
-
-struct Data {
-  int n_total;
-  std::vector<float> q, k;  // [n_total, H, d], [n_total, Hkv, d]
-  ModelConfig cfg;
-  Data(int n, uint32_t seed, int n_layer = 2) : n_total(n) {
-    q = random_tensor(static_cast<size_t>(n) * kH * kD, seed, 2.0f);
-    k = random_tensor(static_cast<size_t>(n) * kHkv * kD, seed + 1000, 1.5f);
-    cfg.n_layer = n_layer;
-    cfg.n_head = kH;
-    cfg.n_head_kv = kHkv;
-    cfg.head_dim = kD;
-  }
-  LayerContext prefill(int T, int layer = 0) const {
-    LayerContext c;
-    c.config = &cfg;
-    c.layer = layer;
-    c.shape = {T, 0, kH, kHkv, kD};
-    c.q = q.data();
-    c.k = k.data();
-    c.v = k.data();
-    return c;
-  }
-  LayerContext decode(int pos, int layer = 0) const {
-    LayerContext c = prefill(1, layer);
-    c.shape.pos0 = pos;
-    c.q = q.data() + static_cast<size_t>(pos) * kH * kD;
-    return c;
-  }
-  // Reference attention of query position `pos`, head h, over keys j <= pos in `keep`
-  // (null = all), in double.
-  std::vector<double> probs(int pos, int h, const Set* keep) const {
-    const int kv = h / kG;
-    std::vector<double> logit(static_cast<size_t>(pos) + 1, -INFINITY), p(logit.size(), 0.0);
-    double mx = -INFINITY;
-    for (int j = 0; j <= pos; ++j) {
-      if (keep && !keep->count(j)) continue;
-      double s = 0;
-      for (int c = 0; c < kD; ++c)
-        s += static_cast<double>(q[(static_cast<size_t>(pos) * kH + h) * kD + c]) *
-             k[(static_cast<size_t>(j) * kHkv + kv) * kD + c];
-      logit[static_cast<size_t>(j)] = s / std::sqrt(static_cast<double>(kD));
-      mx = std::max(mx, logit[static_cast<size_t>(j)]);
-    }
-    double z = 0;
-    for (int j = 0; j <= pos; ++j)
-      if (std::isfinite(logit[static_cast<size_t>(j)]))
-        z += std::exp(logit[static_cast<size_t>(j)] - mx);
-    for (int j = 0; j <= pos; ++j)
-      if (std::isfinite(logit[static_cast<size_t>(j)]))
-        p[static_cast<size_t>(j)] = std::exp(logit[static_cast<size_t>(j)] - mx) / z;
-    return p;
-  }
+// Hand-made Q/K over the file's head layout (contiguous groups of kG query heads).
+struct Data : test::KvQk {
+  Data(int n, uint32_t seed, int n_layer = 2) : KvQk(n, seed, kH, kHkv, kD, n_layer) {}
 };
-
-// Top `k` of `cands` by score (larger first, ties to the lower position), by full sort.
-Set pick_top(const std::map<int, double>& score, const Set& cands, int k) {
-  std::vector<int> v(cands.begin(), cands.end());
-  std::sort(v.begin(), v.end(), [&](int a, int b) {
-    const double sa = score.at(a), sb = score.at(b);
-    return sa != sb ? sa > sb : a < b;
-  });
-  if (k < static_cast<int>(v.size())) v.resize(static_cast<size_t>(std::max(0, k)));
-  return Set(v.begin(), v.end());
-}
-
-Set kept_set(const KvPolicy& p, int layer, int kv) {
-  Set s;
-  const auto& r = p.decision(layer).reasons[static_cast<size_t>(kv)];
-  for (size_t j = 0; j < r.size(); ++j)
-    if (r[j] != KeepReason::Evicted) s.insert(static_cast<int>(j));
-  return s;
-}
-
-Set range(int lo, int hi) {
-  Set s;
-  for (int j = lo; j < hi; ++j) s.insert(j);
-  return s;
-}
-Set unite(Set a, const Set& b) {
-  a.insert(b.begin(), b.end());
-  return a;
-}
-
-std::unique_ptr<KvPolicy> make(const std::string& name, std::map<std::string, std::string> params) {
-  static const Model dummy{};  // the non-calibrated policies never read the model
-  PartConfig c;
-  c.name = name;
-  c.params = std::move(params);
-  return make_kv_policy(c, dummy);
-}
-
-// Probabilities a variant would use at decode (float, 0 on evicted keys), for after_decode.
-std::vector<float> used_probs(const Data& data, const KvPolicy& p, int pos) {
-  std::vector<float> out(static_cast<size_t>(kH) * (pos + 1));
-  for (int h = 0; h < kH; ++h) {
-    const Set keep = kept_set(p, 0, h / kG);
-    const auto pr = data.probs(pos, h, &keep);
-    for (int j = 0; j <= pos; ++j)
-      out[static_cast<size_t>(h) * (pos + 1) + j] = static_cast<float>(pr[static_cast<size_t>(j)]);
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -157,7 +46,7 @@ TEST(KvRegistry, ListsEveryPolicyWithValidDefaults) {
                                           "pyramidkv", "compresskv", "keyformer", "knorm"}));
   for (const auto& n : names) {
     if (n != "compresskv") {
-      EXPECT_NO_THROW(make(n, {})) << n;
+      EXPECT_NO_THROW(make_policy(n, {})) << n;
     }
   }
 }
@@ -166,7 +55,7 @@ TEST(KvRegistry, BadParametersNameThePartAndParameter) {
   auto expect_usage = [](const std::string& name, std::map<std::string, std::string> params,
                          const std::string& needle) {
     try {
-      make(name, std::move(params));
+      make_policy(name, std::move(params));
       ADD_FAILURE() << name << ": no error";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::Usage);
@@ -184,7 +73,7 @@ TEST(KvRegistry, BadParametersNameThePartAndParameter) {
 
 TEST(KvPolicies, DecodeBeforePrefillIsAnError) {
   Data data(8, 1);
-  auto p = make("streamingllm", {{"budget", "6"}});
+  auto p = make_policy("streamingllm", {{"budget", "6"}});
   EXPECT_THROW(p->before_decode(data.decode(5)), Error);
   EXPECT_THROW(p->decision(0), Error);
   p->after_prefill(data.prefill(5));
@@ -211,7 +100,7 @@ TEST(KvPooling, TorchPool1dSemanticsOnAHandVector) {
 
 TEST(KvPolicies, FullKeepsEverything) {
   Data data(34, 2);
-  auto p = make("full", {});
+  auto p = make_policy("full", {});
   p->after_prefill(data.prefill(30));
   for (int pos = 30; pos < 34; ++pos) {
     p->before_decode(data.decode(pos));
@@ -221,7 +110,7 @@ TEST(KvPolicies, FullKeepsEverything) {
 
 TEST(KvPolicies, StreamingLlmKeepsExactlySinksAndWindow) {
   Data data(40, 3);
-  auto p = make("streamingllm", {{"budget", "10"}, {"sinks", "3"}});
+  auto p = make_policy("streamingllm", {{"budget", "10"}, {"sinks", "3"}});
   p->after_prefill(data.prefill(30));
   for (int n = 30; n <= 40; ++n) {
     if (n > 30) p->before_decode(data.decode(n - 1));
@@ -235,7 +124,7 @@ TEST(KvPolicies, StreamingLlmKeepsExactlySinksAndWindow) {
     }
   }
   // Budget >= length: identity.
-  auto q = make("streamingllm", {{"budget", "64"}});
+  auto q = make_policy("streamingllm", {{"budget", "64"}});
   q->after_prefill(data.prefill(30));
   EXPECT_EQ(kept_set(*q, 0, 1), range(0, 30));
 }
@@ -251,7 +140,7 @@ void check_h2o(const std::string& reduce) {
     for (int c = 0; c < kH * kD; ++c) data.q[static_cast<size_t>(pos) * kH * kD + c] = 1.5f;
     for (int c = 0; c < kHkv * kD; ++c) data.k[static_cast<size_t>(pos) * kHkv * kD + c] = 1.5f;
   }
-  auto p = make("h2o", {{"budget", "10"}, {"recent", "3"}, {"reduce", reduce}});
+  auto p = make_policy("h2o", {{"budget", "10"}, {"recent", "3"}, {"reduce", reduce}});
   std::vector<std::vector<double>> score(kH, std::vector<double>(T + steps, 0.0));
   for (int i = 0; i < T; ++i)
     for (int h = 0; h < kH; ++h) {
@@ -306,7 +195,7 @@ TEST(KvPolicies, H2oMatchesBruteForceAcrossDecodeStepsMax) {
 
 TEST(KvPolicies, H2oRatioModeUsesPromptFractions) {
   Data data(30, 5);
-  auto p = make("h2o", {{"heavy_ratio", "0.2"}, {"recent_ratio", "0.1"}});
+  auto p = make_policy("h2o", {{"heavy_ratio", "0.2"}, {"recent_ratio", "0.1"}});
   p->after_prefill(data.prefill(30));
   for (int kv = 0; kv < kHkv; ++kv) {
     EXPECT_EQ(kept_set(*p, 0, kv).size(), 6u + 3u);  // int(0.2*30) + int(0.1*30)
@@ -325,7 +214,7 @@ TEST(KvPolicies, TovaMatchesBruteForceAndSharesTheSet) {
       for (int h = 0; h < kH; ++h) m += data.q[(static_cast<size_t>(T + 2) * kH + h) * kD + c];
       data.k[(static_cast<size_t>(T + 2) * kHkv + kv) * kD + c] = static_cast<float>(-2.0 * m);
     }
-  auto p = make("tova", {{"budget", "10"}});
+  auto p = make_policy("tova", {{"budget", "10"}});
   Set keep = range(0, T);
   auto evict_with = [&](int pos) {
     if (static_cast<int>(keep.size()) <= K) return;
@@ -408,11 +297,11 @@ TEST(KvPolicies, SnapKvMatchesBruteForce) {
   for (const std::string pool : {"avg", "max"})
     for (const std::string reduce : {"mean", "max"})
       for (int kernel : {1, 3, 5}) {
-        auto p = make("snapkv", {{"budget", "14"},
-                                 {"window", "4"},
-                                 {"kernel", std::to_string(kernel)},
-                                 {"pool", pool},
-                                 {"reduce", reduce}});
+        auto p = make_policy("snapkv", {{"budget", "14"},
+                                        {"window", "4"},
+                                        {"kernel", std::to_string(kernel)},
+                                        {"pool", pool},
+                                        {"reduce", reduce}});
         p->after_prefill(data.prefill(T));
         const auto want = ref_snap(data, T, 4, 14, kernel, pool == "max", nullptr, reduce);
         for (int kv = 0; kv < kHkv; ++kv) {
@@ -430,7 +319,7 @@ TEST(KvPolicies, SnapKvMatchesBruteForce) {
         }
       }
   // Prompt shorter than the budget: no compression (reference's early return).
-  auto q = make("snapkv", {{"budget", "31"}, {"window", "4"}});
+  auto q = make_policy("snapkv", {{"budget", "31"}, {"window", "4"}});
   q->after_prefill(data.prefill(T));
   EXPECT_EQ(kept_set(*q, 0, 1), range(0, T));
 }
@@ -438,8 +327,8 @@ TEST(KvPolicies, SnapKvMatchesBruteForce) {
 TEST(KvPolicies, SnapKvDecodeEvictKeepsTheBudgetEachStep) {
   const int T = 30, w = 4, b = 12;
   Data data(T + 6, 8);
-  auto p = make("snapkv",
-                {{"budget", "12"}, {"window", "4"}, {"kernel", "3"}, {"decode_evict", "true"}});
+  auto p = make_policy(
+      "snapkv", {{"budget", "12"}, {"window", "4"}, {"kernel", "3"}, {"decode_evict", "true"}});
   p->after_prefill(data.prefill(T));
   std::vector<Set> keep = ref_snap(data, T, w, b, 3, false, nullptr, "mean");
   for (int pos = T; pos < T + 6; ++pos) {
@@ -457,8 +346,8 @@ TEST(KvPolicies, PyramidKvBudgetTableIsTheSmolLm2Example) {
   // B=128, w=8, beta=20, 30 layers, long prompt: min=6, max=234, integer step (234-6)//29 = 7.
   const int T = 300;
   Data data(T, 9, 30);
-  auto p = make("pyramidkv", {{"budget", "128"}});
-  auto real = make("pyramidkv", {{"budget", "128"}, {"steps", "real"}});
+  auto p = make_policy("pyramidkv", {{"budget", "128"}});
+  auto real = make_policy("pyramidkv", {{"budget", "128"}, {"steps", "real"}});
   long total_real = 0;
   for (int l = 0; l < 30; ++l) {
     p->after_prefill(data.prefill(T, l));
@@ -486,7 +375,7 @@ TEST(KvPolicies, PyramidKvSelectionMatchesBruteForce) {
   // 3 layers, B=12, w=2, beta=20: min=0, max=20, step 10 -> layers keep 20, 10, 0 (+2 window).
   const int T = 30;
   Data data(T, 10, 3);
-  auto p = make("pyramidkv", {{"budget", "12"}, {"window", "2"}, {"kernel", "7"}});
+  auto p = make_policy("pyramidkv", {{"budget", "12"}, {"window", "2"}, {"kernel", "7"}});
   const int budgets[3] = {22, 12, 2};
   for (int l = 0; l < 3; ++l) {
     p->after_prefill(data.prefill(T, l));
@@ -551,8 +440,8 @@ TEST(KvPolicies, KeyformerMatchesBruteForceAndIsMonotone) {
   }
   const std::map<std::string, std::string> params = {
       {"seed", std::to_string(seed)}, {"tau_delta", "2"}, {"budget", "7"}};
-  auto p = make("keyformer", params);
-  auto again = make("keyformer", params);
+  auto p = make_policy("keyformer", params);
+  auto again = make_policy("keyformer", params);
   const int k = 7, w = static_cast<int>(0.3 * k);  // recent 2
   std::vector<std::vector<double>> score(kH, std::vector<double>(T + steps, 0.0));
   std::vector<Set> keep(kHkv, range(0, T));
@@ -618,7 +507,7 @@ TEST(KvPolicies, KeyformerMatchesBruteForceAndIsMonotone) {
 TEST(KvPolicies, KnormKeepsSmallestKeyNormsPlusSinksAndWindow) {
   const int T = 30, steps = 5, B = 10, S = 2, W = 3;
   Data data(T + steps, 13);
-  auto p = make("knorm", {{"budget", "10"}, {"sinks", "2"}, {"window", "3"}});
+  auto p = make_policy("knorm", {{"budget", "10"}, {"sinks", "2"}, {"window", "3"}});
   std::vector<Set> keep(kHkv, range(0, T));
   auto evict = [&](int n) {
     for (int kv = 0; kv < kHkv; ++kv) {
@@ -661,7 +550,7 @@ TEST(KvPolicies, BudgetAtLeastLengthIsIdentity) {
       {"pyramidkv", {{"budget", "40"}}},    {"keyformer", {{"budget", "40"}}},
       {"knorm", {{"budget", "40"}}}};
   for (const auto& [name, params] : cases) {
-    auto p = make(name, params);
+    auto p = make_policy(name, params);
     p->after_prefill(data.prefill(T));
     p->before_decode(data.decode(T));
     p->before_decode(data.decode(T + 1));

@@ -12,6 +12,7 @@
 
 #include "attnscope/error.h"
 #include "attnscope/session.h"
+#include "tiny_models.h"
 
 namespace attnscope {
 namespace {
@@ -24,51 +25,15 @@ constexpr double kReferenceTol = 2e-4;
 
 constexpr uint64_t kSeed = 1234;
 
+// 3 layers, 4 query heads over 2 KV heads, head_dim 8, vocab 32; the biased (Qwen2-style) model
+// has an untied output matrix and the unbiased one ties it, to cover both output paths.
 std::shared_ptr<Model> tiny_model(bool qkv_bias, uint64_t seed = kSeed) {
-  auto m = std::make_shared<Model>();
-  ModelConfig& c = m->config;
-  c.architecture = qkv_bias ? "qwen2" : "llama";
-  c.name = "tiny";
-  c.n_layer = 3;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 8;
-  c.n_embd = 16;
-  c.n_ff = 24;
-  c.context_length = 64;
-  c.vocab_size = 32;
-  c.rope_theta = 10000.0f;
-  c.rms_norm_eps = 1e-5f;
-  c.tied_embeddings = !qkv_bias;  // cover both output paths
-  c.qkv_bias = qkv_bias;
-  std::mt19937_64 rng(seed);
-  auto fill = [&](std::vector<float>& w, size_t n, float scale, float mean = 0.0f) {
-    std::normal_distribution<float> nd(mean, scale);
-    w.resize(n);
-    for (auto& x : w) x = nd(rng);
-  };
-  const size_t D = 16, F = 24, qd = 32, kvd = 16, V = 32;
-  fill(m->token_embd, V * D, 1.0f);
-  m->layers.resize(3);
-  for (auto& l : m->layers) {
-    fill(l.attn_norm, D, 0.1f, 1.0f);
-    fill(l.wq, qd * D, 0.4f);
-    fill(l.wk, kvd * D, 0.4f);
-    fill(l.wv, kvd * D, 0.3f);
-    if (qkv_bias) {
-      fill(l.bq, qd, 0.2f);
-      fill(l.bk, kvd, 0.2f);
-      fill(l.bv, kvd, 0.2f);
-    }
-    fill(l.wo, D * qd, 0.2f);
-    fill(l.ffn_norm, D, 0.1f, 1.0f);
-    fill(l.w_gate, F * D, 0.3f);
-    fill(l.w_up, F * D, 0.3f);
-    fill(l.w_down, D * F, 0.2f);
-  }
-  fill(m->output_norm, D, 0.1f, 1.0f);
-  if (!c.tied_embeddings) fill(m->output, V * D, 0.3f);
-  return m;
+  test::TinyLlamaSpec spec;
+  spec.layers = 3;
+  spec.qkv_bias = qkv_bias;
+  spec.tied_embeddings = !qkv_bias;
+  spec.seed = seed;
+  return test::tiny_random_llama(spec);
 }
 
 std::vector<int32_t> tokens_of(int n, uint64_t seed = 5) {

@@ -1,4 +1,5 @@
-// Tiny in-memory models for tests that need a real forward pass but not the default model.
+// Tiny in-memory models for tests that need a real forward pass but not the default model: the
+// parameterised random llama builder and the byte-level tokenizer.
 #include "tiny_models.h"
 
 #include <random>
@@ -34,41 +35,61 @@ std::shared_ptr<const Tokenizer> byte_tokenizer() {
   return Tokenizer::from_spec(spec);
 }
 
-// A tiny random llama over the 256 byte tokens: enough to run the whole loop quickly.
-std::shared_ptr<Model> tiny_byte_model(int context) {
+std::shared_ptr<Model> tiny_random_llama(const TinyLlamaSpec& spec) {
   auto m = std::make_shared<Model>();
   ModelConfig& c = m->config;
-  c.architecture = "llama";
-  c.name = "tiny-bytes";
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 8;
-  c.n_embd = 16;
-  c.n_ff = 24;
-  c.context_length = context;
-  c.vocab_size = 256;
-  c.tied_embeddings = true;
-  std::mt19937_64 rng(2024);
+  c.architecture = spec.qkv_bias ? "qwen2" : "llama";
+  c.name = spec.name;
+  c.n_layer = spec.layers;
+  c.n_head = spec.heads;
+  c.n_head_kv = spec.kv_heads;
+  c.head_dim = spec.head_dim;
+  c.n_embd = spec.embd;
+  c.n_ff = spec.ff;
+  c.context_length = spec.context;
+  c.vocab_size = spec.vocab;
+  c.tied_embeddings = spec.tied_embeddings;
+  c.qkv_bias = spec.qkv_bias;
+  std::mt19937_64 rng(spec.seed);
   auto fill = [&](std::vector<float>& w, size_t n, float scale, float mean = 0.0f) {
     std::normal_distribution<float> nd(mean, scale);
     w.resize(n);
     for (auto& x : w) x = nd(rng);
   };
-  fill(m->token_embd, 256 * 16, 1.0f);
-  m->layers.resize(2);
+  const size_t D = static_cast<size_t>(spec.embd), F = static_cast<size_t>(spec.ff),
+               V = static_cast<size_t>(spec.vocab);
+  const size_t qd = static_cast<size_t>(spec.heads) * static_cast<size_t>(spec.head_dim);
+  const size_t kvd = static_cast<size_t>(spec.kv_heads) * static_cast<size_t>(spec.head_dim);
+  fill(m->token_embd, V * D, 1.0f);
+  m->layers.resize(static_cast<size_t>(spec.layers));
   for (auto& l : m->layers) {
-    fill(l.attn_norm, 16, 0.1f, 1.0f);
-    fill(l.wq, 32 * 16, 0.4f);
-    fill(l.wk, 16 * 16, 0.4f);
-    fill(l.wv, 16 * 16, 0.3f);
-    fill(l.wo, 16 * 32, 0.2f);
-    fill(l.ffn_norm, 16, 0.1f, 1.0f);
-    fill(l.w_gate, 24 * 16, 0.3f);
-    fill(l.w_up, 24 * 16, 0.3f);
-    fill(l.w_down, 16 * 24, 0.2f);
+    fill(l.attn_norm, D, 0.1f, 1.0f);
+    fill(l.wq, qd * D, spec.qk_scale);
+    fill(l.wk, kvd * D, spec.qk_scale);
+    fill(l.wv, kvd * D, 0.3f);
+    if (spec.qkv_bias) {
+      fill(l.bq, qd, 0.2f);
+      fill(l.bk, kvd, 0.2f);
+      fill(l.bv, kvd, 0.2f);
+    }
+    fill(l.wo, D * qd, 0.2f);
+    fill(l.ffn_norm, D, 0.1f, 1.0f);
+    fill(l.w_gate, F * D, 0.3f);
+    fill(l.w_up, F * D, 0.3f);
+    fill(l.w_down, D * F, 0.2f);
   }
-  fill(m->output_norm, 16, 0.1f, 1.0f);
+  fill(m->output_norm, D, 0.1f, 1.0f);
+  if (!spec.tied_embeddings) fill(m->output, V * D, 0.3f);
+  return m;
+}
+
+// The default tiny llama widened to the 256 byte tokens: enough to run the whole loop quickly.
+std::shared_ptr<Model> tiny_byte_model(int context) {
+  TinyLlamaSpec spec;
+  spec.name = "tiny-bytes";
+  spec.vocab = 256;
+  spec.context = context;
+  auto m = tiny_random_llama(spec);
   m->tokenizer = byte_tokenizer();
   return m;
 }

@@ -716,11 +716,7 @@ void AttentionMapView::onMouseMove(QMouseEvent* event) {
   const int key = static_cast<int>(std::floor(m_plot->xAxis->pixelToCoord(pos.x())));
   const int query = static_cast<int>(std::floor(m_plot->yAxis->pixelToCoord(pos.y())));
   const QString text = cellDescription(query, key);
-  if (text.isEmpty()) {
-    QToolTip::hideText();
-  } else {
-    QToolTip::showText(m_plot->mapToGlobal(pos.toPoint()), text, m_plot);
-  }
+  showPlotToolTip(*m_plot, pos, text);
   // The row's token is the one being looked at: every other view marks it (as Compare does).
   if (m_session && query >= 0 && query < m_session->nTokens()) {
     m_hoverSetByUs = query;

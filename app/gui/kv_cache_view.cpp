@@ -593,11 +593,7 @@ void KvCacheView::onMouseMove(QMouseEvent* event) {
     updateOverlays();
     replotOverlay(*m_plot);
   }
-  if (text.isEmpty()) {
-    QToolTip::hideText();
-  } else {
-    QToolTip::showText(m_plot->mapToGlobal(pos.toPoint()), text, m_plot);
-  }
+  showPlotToolTip(*m_plot, pos, text);
 }
 
 void KvCacheView::onMouseRelease(QMouseEvent* event) {

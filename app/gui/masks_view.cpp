@@ -639,11 +639,7 @@ void MasksView::onMouseMove(QMouseEvent* event) {
                                     : (v > 0.5f ? tr("visible") : tr("masked")));
     }
   }
-  if (text.isEmpty()) {
-    QToolTip::hideText();
-  } else {
-    QToolTip::showText(m_plot->mapToGlobal(pos), text, m_plot);
-  }
+  showPlotToolTip(*m_plot, pos, text);
 }
 
 void MasksView::onClick(QMouseEvent* event) {

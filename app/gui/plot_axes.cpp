@@ -3,6 +3,7 @@
 
 #include <qcustomplot.h>
 
+#include <QToolTip>
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -215,6 +216,14 @@ void clampAxisRange(QCPAxis* axis, double lo, double hi, double minSpan) {
   if (range != axis->range()) {
     const QSignalBlocker blocker(axis);
     axis->setRange(range);
+  }
+}
+
+void showPlotToolTip(QCustomPlot& plot, QPointF pos, const QString& text) {
+  if (text.isEmpty()) {
+    QToolTip::hideText();
+  } else {
+    QToolTip::showText(plot.mapToGlobal(pos.toPoint()), text, &plot);
   }
 }
 

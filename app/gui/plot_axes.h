@@ -34,6 +34,8 @@ inline constexpr int kClickSlopPixels = 4;
 inline bool isClick(const QPointF& press, const QPointF& release) {
   return (release - press).manhattanLength() <= kClickSlopPixels;
 }
+// The hover tooltip of a plot: `text` at `pos` (plot coordinates), hidden when text is empty.
+void showPlotToolTip(QCustomPlot& plot, QPointF pos, const QString& text);
 
 // ---------------------------------------------------------------------------------------------
 // Layout

@@ -720,11 +720,7 @@ void QueryGroupsView::onMouseMove(QMouseEvent* event) {
     }
   }
   if (m_showSteps) selection()->setHoverToken(hoverToken);
-  if (text.isEmpty()) {
-    QToolTip::hideText();
-  } else {
-    QToolTip::showText(m_plot->mapToGlobal(pos.toPoint()), text, m_plot);
-  }
+  showPlotToolTip(*m_plot, pos, text);
 }
 
 void QueryGroupsView::onMouseRelease(QMouseEvent* event) {

@@ -10,6 +10,8 @@
 #include <QSvgRenderer>
 #include <QTest>
 #include <QWidget>
+#include <algorithm>
+#include <cstdlib>
 
 #include "attnscope/model.h"
 #include "attnscope/run.h"
@@ -113,6 +115,20 @@ std::unique_ptr<MainWindow> makeWindow(bool adoptTinyModel) {
   window->show();
   if (adoptTinyModel) window->controller()->adoptModel(tinyModel());
   return window;
+}
+
+std::unique_ptr<MainWindow> windowShowing(const SessionDataPtr& session,
+                                          FigureView* (*view)(MainWindow&)) {
+  auto w = makeWindow(/*adoptTinyModel=*/false);
+  w->controller()->adoptSession(session);
+  if (view) w->showView(view(*w));
+  EXPECT_TRUE(waitSettled(*w));
+  return w;
+}
+
+int colorDistance(QRgb a, QRgb b) {
+  return std::max({std::abs(qRed(a) - qRed(b)), std::abs(qGreen(a) - qGreen(b)),
+                   std::abs(qBlue(a) - qBlue(b))});
 }
 
 bool waitSettled(MainWindow& window, int timeoutMs) {

@@ -18,6 +18,7 @@
 
 namespace attnscope::app {
 
+class FigureView;
 class MainWindow;
 
 namespace test {
@@ -42,6 +43,11 @@ SessionDataPtr tinySession(
 // A main window that reports errors only through signals (no dialogs, no discard prompts),
 // sized like a laptop screen, shown, with the tiny model adopted.
 std::unique_ptr<MainWindow> makeWindow(bool adoptTinyModel = true);
+// A window (no model) showing `session` in `view` (null = the current tab), settled.
+std::unique_ptr<MainWindow> windowShowing(const SessionDataPtr& session,
+                                          FigureView* (*view)(MainWindow&) = nullptr);
+// Largest channel difference of two colours.
+int colorDistance(QRgb a, QRgb b);
 // Waits until the window has no job, no analysis and no pending map for a few event-loop
 // turns (views have drawn what they asked for).
 bool waitSettled(MainWindow& window, int timeoutMs = kTimeoutMs);

@@ -39,10 +39,9 @@ bool settled(MainWindow& w) {
 }
 
 Window windowWith(const SessionDataPtr& session) {
-  Window w = test::makeWindow(/*adoptTinyModel=*/false);
-  w->controller()->adoptSession(session);
-  w->showView(w->attentionMap());
-  EXPECT_TRUE(settled(*w));
+  Window w =
+      test::windowShowing(session, [](MainWindow& m) -> FigureView* { return m.attentionMap(); });
+  EXPECT_TRUE(settled(*w));  // and the map view's own refinement
   return w;
 }
 

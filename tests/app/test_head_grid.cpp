@@ -42,18 +42,10 @@ Window makeWindow() {
 }
 
 Window windowWith(const SessionDataPtr& session) {
-  auto w = makeWindow();
-  w->controller()->adoptSession(session);
-  w->showView(w->headGrid());
-  EXPECT_TRUE(test::waitSettled(*w));
-  return w;
+  return test::windowShowing(session, [](MainWindow& m) -> FigureView* { return m.headGrid(); });
 }
 
-// Colour distance (max channel difference).
-int colorDistance(QRgb a, QRgb b) {
-  return std::max({std::abs(qRed(a) - qRed(b)), std::abs(qGreen(a) - qGreen(b)),
-                   std::abs(qBlue(a) - qBlue(b))});
-}
+using test::colorDistance;
 
 TEST(HeadGrid, EveryThumbnailIsTheCoreMapOnOneSharedScale) {
   const SessionDataPtr session = test::tinySession();

@@ -25,11 +25,7 @@ namespace {
 using Window = std::unique_ptr<MainWindow>;
 
 Window windowWith(const SessionDataPtr& session) {
-  Window w = test::makeWindow(/*adoptTinyModel=*/false);
-  w->controller()->adoptSession(session);
-  w->showView(w->masksView());
-  EXPECT_TRUE(test::waitSettled(*w));
-  return w;
+  return test::windowShowing(session, [](MainWindow& m) -> FigureView* { return m.masksView(); });
 }
 
 // Block top-k with small blocks, so a ~60-token prompt has several blocks and decode steps

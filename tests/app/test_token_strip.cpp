@@ -32,16 +32,10 @@ using test::waitFor;
 using Window = std::unique_ptr<MainWindow>;
 
 Window windowWith(const SessionDataPtr& session) {
-  Window w = test::makeWindow(/*adoptTinyModel=*/false);
-  w->controller()->adoptSession(session);
-  EXPECT_TRUE(test::waitSettled(*w));
-  return w;
+  return test::windowShowing(session);
 }
 
-int colorDistance(QRgb a, QRgb b) {
-  return std::max({std::abs(qRed(a) - qRed(b)), std::abs(qGreen(a) - qGreen(b)),
-                   std::abs(qBlue(a) - qBlue(b))});
-}
+using test::colorDistance;
 
 MapRequest rowRequest(int query, int layer, int head, int T) {
   MapRequest r;
